@@ -1,0 +1,12 @@
+DROP TABLE consents;
+DROP TABLE refresh_tokens;
+DROP TABLE access_tokens;
+DROP TABLE authorization_codes;
+DROP TABLE grants;
+DROP TABLE authorization_requests;
+DROP TABLE login_sessions;
+DROP TABLE client_scopes;
+DROP TABLE clients;
+DROP TABLE user_scopes;
+DROP TABLE users;
+DROP TABLE scopes;

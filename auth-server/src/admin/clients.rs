@@ -1,0 +1,212 @@
+//! Client registration. Secrets are generated here (never chosen by the operator), shown once, and
+//! stored as their SHA-256.
+
+use chrono::NaiveDateTime;
+use diesel::Connection;
+use serde::Serialize;
+use shared::db::DbConn;
+
+use super::{AdminError, actor, scopes};
+use crate::db;
+use crate::db::models::ClientRow;
+use crate::domain::grant_type::{self, GrantType};
+use crate::domain::opaque_token::{self, TokenKind};
+use crate::domain::redirect_uri;
+use crate::domain::time;
+
+/// What an operator asks for when registering a client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSpec {
+    pub name: String,
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub scope: Option<String>,
+    pub introspect: bool,
+    pub skip_consent: bool,
+}
+
+/// The new client's credentials; the secret is shown this once and never again.
+#[derive(Debug, Serialize)]
+pub struct CreatedClient {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+}
+
+/// A client as `clients list|show` print it (never the secret or its hash).
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub scope: String,
+    pub introspect: bool,
+    pub skip_consent: bool,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, AdminError> {
+    let name = spec.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AdminError::invalid(
+            "--name",
+            "the name is shown on the login page: 1 to 200 characters",
+        ));
+    }
+    let grant_types = validate_grant_types(spec)?;
+    let redirect_uris = validate_redirect_uris(spec, &grant_types)?;
+    if spec.public && spec.introspect {
+        return Err(AdminError::invalid(
+            "--introspect",
+            "a public client cannot authenticate, so it cannot introspect",
+        ));
+    }
+
+    let client_id = opaque_token::random_id();
+    let secret = (!spec.public).then(|| opaque_token::generate(TokenKind::ClientSecret));
+    let now = time::now();
+    let row = ClientRow {
+        id: client_id.clone(),
+        name: name.to_owned(),
+        secret_hash: secret.as_ref().map(|secret| secret.hash.clone()),
+        is_public: spec.public,
+        grant_types: grant_type::format_list(&grant_types),
+        redirect_uris: serde_json::to_string(&redirect_uris).map_err(anyhow::Error::from)?,
+        can_introspect: spec.introspect,
+        skip_consent: spec.skip_consent,
+        created_at: now,
+        updated_at: now,
+    };
+    conn.transaction(|conn| {
+        let allowed = scopes::parse_known(conn, spec.scope.as_deref())?;
+        db::clients::insert(conn, &row)?;
+        db::clients::insert_scopes(conn, &client_id, &allowed)?;
+        Ok::<_, AdminError>(())
+    })?;
+    tracing::info!(admin.actor = %actor(), client.id = %client_id, "client created");
+    Ok(CreatedClient {
+        client_id,
+        client_secret: secret.map(|secret| secret.value),
+    })
+}
+
+fn validate_grant_types(spec: &ClientSpec) -> Result<Vec<GrantType>, AdminError> {
+    if spec.grant_types.is_empty() {
+        return Err(AdminError::invalid(
+            "--grant-type",
+            "give at least one grant type",
+        ));
+    }
+    let mut grant_types = Vec::new();
+    for name in &spec.grant_types {
+        let grant_type: GrantType = name.parse().map_err(|error: grant_type::UnsupportedGrantType| {
+            AdminError::invalid("--grant-type", error.to_string())
+        })?;
+        if !grant_types.contains(&grant_type) {
+            grant_types.push(grant_type);
+        }
+    }
+    if spec.public && grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(AdminError::invalid(
+            "--grant-type",
+            "client_credentials is for confidential clients, not --public ones",
+        ));
+    }
+    if grant_types.contains(&GrantType::RefreshToken) && !grant_types.contains(&GrantType::AuthorizationCode)
+    {
+        return Err(AdminError::invalid(
+            "--grant-type",
+            "refresh_token is only issued with authorization_code",
+        ));
+    }
+    Ok(grant_types)
+}
+
+fn validate_redirect_uris(spec: &ClientSpec, grant_types: &[GrantType]) -> Result<Vec<String>, AdminError> {
+    let uses_redirects = grant_types.contains(&GrantType::AuthorizationCode);
+    if uses_redirects && spec.redirect_uris.is_empty() {
+        return Err(AdminError::invalid(
+            "--redirect-uri",
+            "authorization_code needs at least one redirect URI",
+        ));
+    }
+    if !uses_redirects && !spec.redirect_uris.is_empty() {
+        return Err(AdminError::invalid(
+            "--redirect-uri",
+            "redirect URIs are only used with --grant-type authorization_code",
+        ));
+    }
+    let mut uris: Vec<String> = Vec::new();
+    for uri in &spec.redirect_uris {
+        let valid = redirect_uri::validate_for_registration(uri)
+            .map_err(|error| AdminError::invalid("--redirect-uri", error.to_string()))?;
+        if !uris.contains(&valid) {
+            uris.push(valid);
+        }
+    }
+    Ok(uris)
+}
+
+pub fn list(conn: &mut DbConn) -> Result<Vec<ClientView>, AdminError> {
+    let rows = db::clients::list(conn)?;
+    rows.into_iter().map(|row| view(conn, row)).collect()
+}
+
+pub fn show(conn: &mut DbConn, client_id: &str) -> Result<ClientView, AdminError> {
+    let row = db::clients::find(conn, client_id)?.ok_or_else(|| not_found(client_id))?;
+    view(conn, row)
+}
+
+/// Replaces a confidential client's secret; the old one stops working at once in the database and
+/// within `oauth.client_cache_ttl_ms` in running servers.
+pub fn rotate_secret(conn: &mut DbConn, client_id: &str) -> Result<CreatedClient, AdminError> {
+    let row = db::clients::find(conn, client_id)?.ok_or_else(|| not_found(client_id))?;
+    if row.is_public {
+        return Err(AdminError::invalid(
+            "CLIENT_ID",
+            "a public client has no secret to rotate",
+        ));
+    }
+    let secret = opaque_token::generate(TokenKind::ClientSecret);
+    db::clients::set_secret_hash(conn, client_id, &secret.hash, time::now())?;
+    tracing::info!(admin.actor = %actor(), client.id = %client_id, "client secret rotated");
+    Ok(CreatedClient {
+        client_id: client_id.to_owned(),
+        client_secret: Some(secret.value),
+    })
+}
+
+/// Deletes a client and, through the foreign keys, every code, token and consent issued to it.
+pub fn delete(conn: &mut DbConn, client_id: &str) -> Result<(), AdminError> {
+    if db::clients::delete(conn, client_id)? == 0 {
+        return Err(not_found(client_id));
+    }
+    tracing::info!(admin.actor = %actor(), client.id = %client_id, "client deleted");
+    Ok(())
+}
+
+fn view(conn: &mut DbConn, row: ClientRow) -> Result<ClientView, AdminError> {
+    let scope = db::clients::scopes_of(conn, &row.id)?;
+    Ok(ClientView {
+        redirect_uris: serde_json::from_str(&row.redirect_uris).unwrap_or_default(),
+        grant_types: row
+            .grant_types
+            .split(' ')
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        client_id: row.id,
+        name: row.name,
+        public: row.is_public,
+        scope: scope.to_string(),
+        introspect: row.can_introspect,
+        skip_consent: row.skip_consent,
+        created_at: row.created_at,
+    })
+}
+
+fn not_found(client_id: &str) -> AdminError {
+    AdminError::NotFound(format!("no client with id {client_id}"))
+}

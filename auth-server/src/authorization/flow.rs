@@ -1,0 +1,205 @@
+//! Moving a pending authorization request forward: to the login page, to the consent page, or to the
+//! client with a code. Every step re-reads the request from the database, so nothing the browser
+//! sends (hidden fields included) can change the client, redirect URI or scope.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::NaiveDateTime;
+use diesel::Connection;
+use shared::db::run;
+
+use super::session::ActiveSession;
+use crate::browser::BrowserBinding;
+use crate::db;
+use crate::db::models::{AuthorizationCode, AuthorizationRequest};
+use crate::domain::client::Client;
+use crate::domain::opaque_token::{self, TokenKind};
+use crate::domain::redirect_uri::with_query;
+use crate::domain::scope::ScopeSet;
+use crate::domain::time;
+use crate::error::{PageError, StoreError};
+use crate::pages::see_other;
+use crate::state::AppState;
+
+/// A pending request, its client, and the browser it is bound to.
+pub struct Pending {
+    pub request: AuthorizationRequest,
+    pub client: Arc<Client>,
+    pub browser: BrowserBinding,
+}
+
+/// Loads a pending request for the browser making this HTTP request; another browser gets 403.
+pub async fn pending_for_browser(
+    state: &AppState,
+    http: &HttpRequest,
+    request_id: Option<&str>,
+) -> Result<Pending, PageError> {
+    let expired = || {
+        PageError::bad_request(
+            "Sign-in expired",
+            "This sign-in request has expired or was already answered. Go back to the application and start again.",
+        )
+    };
+    let request_id = request_id
+        .filter(|id| TokenKind::of(id) == Some(TokenKind::AuthorizationRequest))
+        .ok_or_else(expired)?;
+    let browser = BrowserBinding::from_request(&state.cookies, http);
+    let id = request_id.to_owned();
+    let request = run(&state.pool, move |conn| {
+        db::authorization_requests::find_pending(conn, &id, time::now()).map_err(StoreError::from)
+    })
+    .await?
+    .ok_or_else(expired)?;
+    if browser.is_new || !opaque_token::matches_hash(&browser.value, &request.browser_hash) {
+        return Err(PageError::forbidden(
+            "This sign-in request was started in another browser.",
+        ));
+    }
+    let client = state.clients.get(&request.client_id).await?.ok_or_else(expired)?;
+    Ok(Pending {
+        request,
+        client,
+        browser,
+    })
+}
+
+/// Sends the browser to the next step of the request.
+pub async fn advance(
+    state: &AppState,
+    pending: &Pending,
+    session: Option<&ActiveSession>,
+) -> Result<HttpResponse, PageError> {
+    let Some(session) = session else {
+        return Ok(see_other(&format!("/login?request={}", pending.request.id)));
+    };
+    let (granted, consented) = granted_and_consented(state, pending, &session.user.id).await?;
+    if pending.client.skip_consent || granted.is_subset(&consented) {
+        let location = issue_code(state, pending, session, &granted, false).await?;
+        Ok(see_other(&location))
+    } else {
+        Ok(see_other(&format!("/consent?request={}", pending.request.id)))
+    }
+}
+
+/// The scope the user would grant (the request's, limited to what the user may hold), and what the
+/// user already agreed to share with this client.
+pub async fn granted_and_consented(
+    state: &AppState,
+    pending: &Pending,
+    user_id: &str,
+) -> Result<(ScopeSet, ScopeSet), PageError> {
+    let requested = ScopeSet::parse(&pending.request.scope).unwrap_or_default();
+    let (user_id, client_id) = (user_id.to_owned(), pending.client.id.clone());
+    let (held, consented) = run(&state.pool, move |conn| {
+        let held = db::users::scopes_of(conn, &user_id)?;
+        let consented = db::consents::consented_scopes(conn, &user_id, &client_id)?;
+        Ok::<_, StoreError>((held, consented))
+    })
+    .await?;
+    Ok((requested.intersection(&held), consented))
+}
+
+/// Issues the code and answers the request (single use: a second submit finds it gone).
+/// Returns the client redirect URI carrying the code.
+pub async fn issue_code(
+    state: &AppState,
+    pending: &Pending,
+    session: &ActiveSession,
+    granted: &ScopeSet,
+    remember_consent: bool,
+) -> Result<String, PageError> {
+    let generated = opaque_token::generate(TokenKind::AuthorizationCode);
+    let now = time::now();
+    let code = new_code(
+        &pending.request,
+        generated.hash,
+        &session.user.id,
+        session.auth_time,
+        granted,
+        now,
+        state,
+    );
+    let request_id = pending.request.id.clone();
+    let granted = granted.clone();
+    let answered = run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            if !db::authorization_requests::delete(conn, &request_id)? {
+                return Ok(false);
+            }
+            if remember_consent {
+                db::consents::remember(conn, &code.user_id, &code.client_id, &granted, now)?;
+            }
+            db::authorization_codes::insert(conn, &code)?;
+            Ok::<_, StoreError>(true)
+        })
+    })
+    .await?;
+    if !answered {
+        return Err(PageError::bad_request(
+            "Already answered",
+            "This request was already answered.",
+        ));
+    }
+    let mut params = vec![("code", generated.value.as_str())];
+    params.extend(pending.request.state.as_deref().map(|state| ("state", state)));
+    params.push(("iss", state.settings.issuer.as_str()));
+    Ok(with_query(&pending.request.redirect_uri, &params))
+}
+
+fn new_code(
+    request: &AuthorizationRequest,
+    code_hash: String,
+    user_id: &str,
+    auth_time: NaiveDateTime,
+    granted: &ScopeSet,
+    now: NaiveDateTime,
+    state: &AppState,
+) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash,
+        client_id: request.client_id.clone(),
+        user_id: user_id.to_owned(),
+        redirect_uri: request.redirect_uri.clone(),
+        redirect_uri_explicit: request.redirect_uri_explicit,
+        scope: granted.to_string(),
+        code_challenge: request.code_challenge.clone(),
+        code_challenge_method: request.code_challenge_method.clone(),
+        nonce: request.nonce.clone(),
+        auth_time,
+        created_at: now,
+        expires_at: time::after_secs(now, state.settings.tokens.authorization_code_ttl_secs),
+        used_at: None,
+        grant_id: None,
+    }
+}
+
+/// The user declined: the request is answered with `access_denied`.
+pub async fn deny(state: &AppState, pending: &Pending) -> Result<String, PageError> {
+    let request_id = pending.request.id.clone();
+    run(&state.pool, move |conn| {
+        db::authorization_requests::delete(conn, &request_id).map_err(StoreError::from)
+    })
+    .await?;
+    Ok(error_location(
+        &pending.request.redirect_uri,
+        "access_denied",
+        "the user denied the request",
+        pending.request.state.as_deref(),
+        &state.settings.issuer,
+    ))
+}
+
+/// A client redirect URI carrying an error (RFC 6749 §4.1.2.1, with `iss` from RFC 9207).
+pub fn error_location(
+    redirect_uri: &str,
+    error: &str,
+    description: &str,
+    client_state: Option<&str>,
+    issuer: &str,
+) -> String {
+    let mut params = vec![("error", error), ("error_description", description)];
+    params.extend(client_state.map(|state| ("state", state)));
+    params.push(("iss", issuer));
+    with_query(redirect_uri, &params)
+}

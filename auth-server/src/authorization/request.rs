@@ -1,0 +1,177 @@
+//! Validation of an authorization request (`GET /oauth2/authorize`).
+//!
+//! Until the client and its redirect URI are known to be good, an error is shown to the user as a
+//! page and never redirected (that would make us an open redirector, RFC 9700 §4.11). After that,
+//! errors go back to the client's redirect URI with `error`, `state` and `iss` (RFC 9207).
+
+use std::sync::Arc;
+
+use shared::db::run;
+
+use crate::domain::client::{Client, ResolvedRedirect};
+use crate::domain::grant_type::GrantType;
+use crate::domain::pkce::CodeChallenge;
+use crate::domain::scope::ScopeSet;
+use crate::error::{OAuthError, PageError};
+use crate::params::Params;
+use crate::state::AppState;
+
+/// A request that passed validation.
+pub struct ValidRequest {
+    pub client: Arc<Client>,
+    pub redirect: ResolvedRedirect,
+    pub state: Option<String>,
+    /// What was asked, limited to what the client may ask for (the user's limits apply later).
+    pub scope: ScopeSet,
+    pub code_challenge: Option<CodeChallenge>,
+    pub nonce: Option<String>,
+}
+
+/// An invalid request, and where its error goes.
+pub enum Invalid {
+    /// Shown to the user (unknown client, bad redirect URI).
+    Page(PageError),
+    /// Sent to the client's redirect URI.
+    Redirect(ErrorRedirect),
+}
+
+/// An error answer for the client's redirect URI.
+pub struct ErrorRedirect {
+    pub redirect_uri: String,
+    pub error: &'static str,
+    pub description: String,
+    pub state: Option<String>,
+}
+
+/// Validates the query of `/oauth2/authorize`.
+pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest, Invalid> {
+    let page = |message: String| Invalid::Page(PageError::bad_request("Invalid request", message));
+    let client_id = params.get("client_id").map_err(|error| page(error.to_string()))?;
+    let client_id =
+        client_id.ok_or_else(|| page("The request does not name a client (client_id).".into()))?;
+    let client = match state.clients.get(client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => {
+            return Err(page(
+                "The application that sent you here is not registered.".into(),
+            ));
+        }
+        Err(error) => return Err(Invalid::Page(PageError::from(error))),
+    };
+    let requested_redirect = params
+        .get("redirect_uri")
+        .map_err(|error| page(error.to_string()))?;
+    let Some(redirect) = client.resolve_redirect_uri(requested_redirect) else {
+        return Err(page(match requested_redirect {
+            Some(_) => "The redirect_uri is not registered for this application.".into(),
+            None => "The request must name a redirect_uri: this application has registered several.".into(),
+        }));
+    };
+
+    let Ok(client_state) = params.get("state") else {
+        return Err(
+            ErrorTo::new(&redirect.uri, None).invalid("invalid_request", "the parameter state is repeated")
+        );
+    };
+    let to_client = ErrorTo::new(&redirect.uri, client_state);
+    let fail = |error: &'static str, description: String| to_client.invalid(error, description);
+    let single = |name: &str| {
+        params
+            .get(name)
+            .map_err(|error| fail("invalid_request", error.to_string()))
+    };
+
+    match single("response_type")? {
+        None => return Err(fail("invalid_request", "response_type is required".into())),
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported".into(),
+            ));
+        }
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(fail(
+            "unauthorized_client",
+            "this client may not use the authorization code flow".into(),
+        ));
+    }
+    let code_challenge = match (single("code_challenge")?, single("code_challenge_method")?) {
+        (Some(challenge), method) => Some(
+            CodeChallenge::parse(challenge, method)
+                .map_err(|error| fail("invalid_request", error.to_string()))?,
+        ),
+        (None, Some(_)) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method without code_challenge".into(),
+            ));
+        }
+        (None, None) if client.is_public || state.settings.oauth.require_pkce_for_confidential_clients => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge is required (PKCE with S256)".into(),
+            ));
+        }
+        (None, None) => None,
+    };
+    let requested_scope = single("scope")?
+        .map(ScopeSet::parse)
+        .transpose()
+        .map_err(|error| fail("invalid_scope", error.to_string()))?;
+    let scope = resolve_scope(state, &client, requested_scope)
+        .await
+        .map_err(|error| {
+            let code = if error.code == crate::error::ErrorCode::InvalidScope {
+                "invalid_scope"
+            } else {
+                "temporarily_unavailable"
+            };
+            fail(code, error.description.to_string())
+        })?;
+    let nonce = single("nonce")?.map(str::to_owned);
+
+    let state = client_state.map(str::to_owned);
+    Ok(ValidRequest {
+        client: client.clone(),
+        redirect,
+        state,
+        scope,
+        code_challenge,
+        nonce,
+    })
+}
+
+/// Builds the error redirects of one request.
+struct ErrorTo<'a> {
+    redirect_uri: &'a str,
+    state: Option<&'a str>,
+}
+
+impl<'a> ErrorTo<'a> {
+    fn new(redirect_uri: &'a str, state: Option<&'a str>) -> Self {
+        ErrorTo { redirect_uri, state }
+    }
+
+    fn invalid(&self, error: &'static str, description: impl Into<String>) -> Invalid {
+        Invalid::Redirect(ErrorRedirect {
+            redirect_uri: self.redirect_uri.to_owned(),
+            error,
+            description: description.into(),
+            state: self.state.map(str::to_owned),
+        })
+    }
+}
+
+async fn resolve_scope(
+    state: &AppState,
+    client: &Arc<Client>,
+    requested: Option<ScopeSet>,
+) -> Result<ScopeSet, OAuthError> {
+    let client = client.clone();
+    run(&state.pool, move |conn| {
+        crate::grants::resolve_requested_scope(conn, &client, requested.as_ref())
+    })
+    .await
+}

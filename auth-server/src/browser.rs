@@ -1,0 +1,124 @@
+//! The browser side of the authorization flow: the login-session cookie, the cookie that binds
+//! pending authorization requests to the browser that started them, and the CSRF token of the forms.
+//!
+//! Cookies are `HttpOnly`, `SameSite=Lax`, `Path=/`, and `Secure` with the `__Host-` prefix when the
+//! issuer is https. The CSRF token of a form is SHA-256 over the browser cookie and the request id:
+//! another browser, or a page on another site that cannot read our cookie, cannot produce it.
+
+use actix_web::HttpRequest;
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Cookie, SameSite};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::domain::opaque_token::{self, TokenKind};
+
+/// Cookie names and attributes for one deployment.
+#[derive(Debug, Clone, Copy)]
+pub struct BrowserCookies {
+    secure: bool,
+}
+
+impl BrowserCookies {
+    pub fn new(secure: bool) -> Self {
+        BrowserCookies { secure }
+    }
+
+    pub fn session_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-auth_session"
+        } else {
+            "auth_session"
+        }
+    }
+
+    pub fn browser_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-auth_browser"
+        } else {
+            "auth_browser"
+        }
+    }
+
+    /// The login-session cookie value, if the browser sent one.
+    pub fn session(&self, request: &HttpRequest) -> Option<String> {
+        request
+            .cookie(self.session_name())
+            .map(|cookie| cookie.value().to_owned())
+    }
+
+    /// The browser-binding cookie value, if the browser sent one.
+    pub fn browser(&self, request: &HttpRequest) -> Option<String> {
+        request
+            .cookie(self.browser_name())
+            .map(|cookie| cookie.value().to_owned())
+    }
+
+    /// A new login-session cookie.
+    pub fn session_cookie(&self, value: String, max_age_secs: u64) -> Cookie<'static> {
+        let mut cookie = self.base(self.session_name(), value);
+        cookie.set_max_age(CookieDuration::seconds(
+            i64::try_from(max_age_secs).unwrap_or(i64::MAX),
+        ));
+        cookie
+    }
+
+    /// A browser-binding cookie; it lives as long as the browser session.
+    pub fn browser_cookie(&self, value: String) -> Cookie<'static> {
+        self.base(self.browser_name(), value)
+    }
+
+    fn base(&self, name: &'static str, value: String) -> Cookie<'static> {
+        let mut cookie = Cookie::new(name, value);
+        cookie.set_http_only(true);
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_path("/");
+        cookie.set_secure(self.secure);
+        cookie
+    }
+}
+
+/// The browser-binding value of this request, or a new one to set.
+pub struct BrowserBinding {
+    pub value: String,
+    /// Whether the value is new and the cookie must be set on the response.
+    pub is_new: bool,
+}
+
+impl BrowserBinding {
+    pub fn from_request(cookies: &BrowserCookies, request: &HttpRequest) -> Self {
+        match cookies
+            .browser(request)
+            .filter(|value| TokenKind::of(value) == Some(TokenKind::Browser))
+        {
+            Some(value) => BrowserBinding { value, is_new: false },
+            None => BrowserBinding {
+                value: opaque_token::generate(TokenKind::Browser).value,
+                is_new: true,
+            },
+        }
+    }
+
+    /// What the authorization request row stores.
+    pub fn hash(&self) -> String {
+        opaque_token::hash(&self.value)
+    }
+}
+
+/// The CSRF token of the forms of one authorization request in one browser.
+pub fn csrf_token(browser_value: &str, request_id: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"csrf\0");
+    hasher.update(browser_value.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(request_id.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Checks a submitted CSRF token in constant time.
+pub fn csrf_token_is_valid(submitted: &str, browser_value: &str, request_id: &str) -> bool {
+    csrf_token(browser_value, request_id)
+        .as_bytes()
+        .ct_eq(submitted.as_bytes())
+        .into()
+}

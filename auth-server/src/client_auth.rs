@@ -1,0 +1,166 @@
+//! Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3):
+//! `client_secret_basic`, `client_secret_post`, or only `client_id` for public clients. Using more
+//! than one method in a request is `invalid_request`; every failure is the same 401 `invalid_client`.
+
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::AUTHORIZATION;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::domain::client::Client;
+use crate::error::OAuthError;
+use crate::params::Params;
+use crate::state::AppState;
+
+/// The credentials a request carries.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Presented {
+    Basic {
+        client_id: String,
+        secret: String,
+    },
+    Post {
+        client_id: String,
+        secret: String,
+    },
+    /// A public client identifies itself without a secret.
+    ClientIdOnly {
+        client_id: String,
+    },
+    /// An `Authorization: Basic` header that does not decode: authentication fails.
+    MalformedBasic,
+    None,
+}
+
+impl Presented {
+    /// Reads the credentials from the `Authorization` header and the form body.
+    pub fn from_request(request: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
+        let repeated =
+            |error: crate::params::RepeatedParameter| OAuthError::invalid_request(error.to_string());
+        let body_id = params.get("client_id").map_err(repeated)?;
+        let body_secret = params.get("client_secret").map_err(repeated)?;
+        let header = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+
+        match header.and_then(strip_basic_scheme) {
+            Some(encoded) => {
+                if body_secret.is_some() {
+                    return Err(OAuthError::invalid_request(
+                        "use one client authentication method, not several",
+                    ));
+                }
+                let Some((client_id, secret)) = decode_basic(encoded) else {
+                    return Ok(Presented::MalformedBasic);
+                };
+                if body_id.is_some_and(|body_id| body_id != client_id) {
+                    return Err(OAuthError::invalid_request(
+                        "client_id differs from the Authorization header",
+                    ));
+                }
+                Ok(Presented::Basic { client_id, secret })
+            }
+            None => Ok(match (body_id, body_secret) {
+                (Some(id), Some(secret)) => Presented::Post {
+                    client_id: id.to_owned(),
+                    secret: secret.to_owned(),
+                },
+                (Some(id), None) => Presented::ClientIdOnly {
+                    client_id: id.to_owned(),
+                },
+                (None, _) => Presented::None,
+            }),
+        }
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        match self {
+            Presented::Basic { client_id, .. }
+            | Presented::Post { client_id, .. }
+            | Presented::ClientIdOnly { client_id } => Some(client_id),
+            Presented::MalformedBasic | Presented::None => None,
+        }
+    }
+}
+
+/// Authenticates the client of a request. Confidential clients must prove their secret; public
+/// clients may only name themselves.
+pub async fn authenticate(state: &AppState, presented: Presented) -> Result<Arc<Client>, OAuthError> {
+    let realm = state.settings.issuer.as_str();
+    let Some(client_id) = presented.client_id().map(str::to_owned) else {
+        return Err(OAuthError::invalid_client(realm));
+    };
+    let throttle = &state.throttles.client_authentication;
+    if let Some(retry_after) = throttle.blocked_for(&client_id) {
+        return Err(OAuthError::too_many_attempts(retry_after));
+    }
+    let client = state.clients.get(&client_id).await?;
+    let authenticated = match (&presented, &client) {
+        (Presented::Basic { secret, .. } | Presented::Post { secret, .. }, Some(client)) => {
+            !client.is_public && client.secret_matches(secret)
+        }
+        (Presented::ClientIdOnly { .. }, Some(client)) => client.is_public,
+        _ => false,
+    };
+    match client {
+        Some(client) if authenticated => Ok(client),
+        _ => {
+            throttle.record_failure(&client_id);
+            tracing::info!(client.id = %client_id, "client authentication failed");
+            Err(OAuthError::invalid_client(realm))
+        }
+    }
+}
+
+/// The credentials of a `Basic` header, scheme matched case-insensitively.
+fn strip_basic_scheme(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
+}
+
+/// RFC 6749 §2.3.1: the id and secret are form-urlencoded, joined by `:`, then base64-encoded.
+fn decode_basic(encoded: &str) -> Option<(String, String)> {
+    let decoded = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let id = form_decode(id)?;
+    (!id.is_empty()).then_some(())?;
+    Some((id, form_decode(secret)?))
+}
+
+fn form_decode(text: &str) -> Option<String> {
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded_after_base64() {
+        let encoded = STANDARD.encode("my%3Aclient:s%2Bcr+et%25");
+        assert_eq!(
+            decode_basic(&encoded),
+            Some(("my:client".into(), "s+cr et%".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_basic_credentials_are_refused() {
+        assert_eq!(decode_basic("not base64!"), None);
+        assert_eq!(decode_basic(&STANDARD.encode("no-colon")), None);
+        assert_eq!(decode_basic(&STANDARD.encode(":secret")), None);
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        assert_eq!(strip_basic_scheme("bAsIc abc"), Some("abc"));
+        assert_eq!(strip_basic_scheme("Bearer abc"), None);
+    }
+}

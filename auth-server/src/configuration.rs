@@ -1,0 +1,117 @@
+//! The auth-server's settings (see `configuration/base.yaml` for the defaults and README.md for each).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use shared::configuration::{ConfigError, ConfigSource, DatabaseSettings, ShutdownSettings};
+use shared::telemetry::LogSettings;
+
+/// Every setting of the auth-server.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `host:port` to listen on (`AUTH_LISTEN_ADDR`).
+    pub listen_addr: String,
+    /// The public base URL of this server (`AUTH_ISSUER`): the `iss` of every response and the base of
+    /// every endpoint URL in the metadata.
+    pub issuer: String,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    pub log: LogSettings,
+    pub database: DatabaseSettings,
+    pub shutdown: ShutdownSettings,
+    pub tokens: TokenSettings,
+    pub oauth: OAuthSettings,
+    pub throttle: ThrottleSettings,
+}
+
+/// Lifetimes of what the server issues.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenSettings {
+    pub authorization_code_ttl_secs: u64,
+    pub access_token_ttl_secs: u64,
+    /// Each rotation starts a new lifetime, so this is how long an unused grant stays alive.
+    pub refresh_token_ttl_secs: u64,
+    /// How long a user has to log in and consent after the client sent them to /oauth2/authorize.
+    pub authorization_request_ttl_secs: u64,
+    pub login_session_ttl_secs: u64,
+}
+
+/// Protocol policy.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OAuthSettings {
+    /// PKCE is always required of public clients; this requires it of confidential ones too.
+    pub require_pkce_for_confidential_clients: bool,
+    /// How long a client's registration is cached in memory. A secret rotated or a client deleted
+    /// by the CLI takes up to this long to be noticed by a running server; 0 disables the cache.
+    pub client_cache_ttl_ms: u64,
+}
+
+/// Limits on guessing.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ThrottleSettings {
+    pub login_per_account_and_ip: FailureLimit,
+    pub login_per_ip: FailureLimit,
+    pub client_authentication: FailureLimit,
+}
+
+/// At most `max_failures` failures per `window_secs`; past that, even a correct attempt is refused
+/// until the window ends.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct FailureLimit {
+    pub max_failures: u32,
+    pub window_secs: u64,
+}
+
+impl Settings {
+    /// Loads the defaults, then `file` (or `AUTH_CONFIG_FILE`), then `AUTH_*` and `DATABASE_URL`.
+    pub fn load(file: Option<PathBuf>) -> Result<Settings, ConfigError> {
+        let settings: Settings = shared::configuration::load(ConfigSource {
+            defaults: include_str!("../configuration/base.yaml"),
+            file,
+            env_prefix: "AUTH",
+        })?;
+        settings.validate()
+    }
+
+    /// Loads only the defaults (tests start from these and change fields).
+    pub fn defaults() -> Result<Settings, ConfigError> {
+        let settings: Settings = shared::configuration::load_with_environment(
+            ConfigSource {
+                defaults: include_str!("../configuration/base.yaml"),
+                file: None,
+                env_prefix: "AUTH",
+            },
+            &[],
+        )?;
+        settings.validate()
+    }
+
+    fn validate(mut self) -> Result<Settings, ConfigError> {
+        self.issuer = validate_issuer(&self.issuer)?;
+        Ok(self)
+    }
+
+    /// Whether cookies must be `Secure` (the issuer is served over https).
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// The absolute URL of one of our endpoints.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+/// RFC 8414 §2: an https URL with no query or fragment (http is accepted for local use). A trailing
+/// slash is removed so endpoint URLs join cleanly.
+fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
+    let invalid = |why: &str| ConfigError::new(format!("issuer {issuer:?} {why}"));
+    let parsed = url::Url::parse(issuer).map_err(|_| invalid("is not an absolute URL"))?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return Err(invalid("must use https (or http for local use)"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid("must not have a query or a fragment"));
+    }
+    Ok(issuer.trim_end_matches('/').to_owned())
+}

@@ -1,0 +1,46 @@
+//! Queries on `access_tokens`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use shared::db::DbConn;
+
+use super::models::AccessToken;
+use super::schema::{access_tokens, users};
+
+pub fn insert(conn: &mut DbConn, token: &AccessToken) -> QueryResult<()> {
+    diesel::insert_into(access_tokens::table)
+        .values(token)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The token and its user's name, in one indexed query (the introspection hot path).
+pub fn find_with_username(
+    conn: &mut DbConn,
+    token_hash: &str,
+) -> QueryResult<Option<(AccessToken, Option<String>)>> {
+    access_tokens::table
+        .left_join(users::table)
+        .filter(access_tokens::token_hash.eq(token_hash))
+        .select((AccessToken::as_select(), users::username.nullable()))
+        .first(conn)
+        .optional()
+}
+
+pub fn find(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<AccessToken>> {
+    access_tokens::table
+        .find(token_hash)
+        .select(AccessToken::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn revoke(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        access_tokens::table
+            .find(token_hash)
+            .filter(access_tokens::revoked_at.is_null()),
+    )
+    .set(access_tokens::revoked_at.eq(now))
+    .execute(conn)
+}

@@ -1,0 +1,44 @@
+//! Queries on `authorization_codes`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use shared::db::DbConn;
+
+use super::models::AuthorizationCode;
+use super::schema::authorization_codes;
+
+pub fn insert(conn: &mut DbConn, code: &AuthorizationCode) -> QueryResult<()> {
+    diesel::insert_into(authorization_codes::table)
+        .values(code)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(conn: &mut DbConn, code_hash: &str) -> QueryResult<Option<AuthorizationCode>> {
+    authorization_codes::table
+        .find(code_hash)
+        .select(AuthorizationCode::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Marks the code used if nobody has; true for the one caller that wins. Concurrent callers block
+/// on the row lock and then see `used_at` set, so exactly one redemption succeeds.
+pub fn claim(conn: &mut DbConn, code_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(
+        authorization_codes::table
+            .find(code_hash)
+            .filter(authorization_codes::used_at.is_null()),
+    )
+    .set(authorization_codes::used_at.eq(now))
+    .execute(conn)
+    .map(|updated| updated == 1)
+}
+
+/// Records the family that the code's redemption created, for revocation on replay.
+pub fn set_grant(conn: &mut DbConn, code_hash: &str, grant_id: &str) -> QueryResult<()> {
+    diesel::update(authorization_codes::table.find(code_hash))
+        .set(authorization_codes::grant_id.eq(grant_id))
+        .execute(conn)
+        .map(|_| ())
+}

@@ -1,0 +1,89 @@
+//! Queries on `clients` and `client_scopes`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use shared::db::DbConn;
+
+use super::models::ClientRow;
+use super::schema::{client_scopes, clients};
+use crate::domain::client::Client;
+use crate::domain::grant_type;
+use crate::domain::scope::ScopeSet;
+
+pub fn insert(conn: &mut DbConn, client: &ClientRow) -> QueryResult<()> {
+    diesel::insert_into(clients::table)
+        .values(client)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ClientRow>> {
+    clients::table
+        .find(id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
+    clients::table
+        .order(clients::created_at.asc())
+        .select(ClientRow::as_select())
+        .load(conn)
+}
+
+pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::delete(clients::table.find(id)).execute(conn)
+}
+
+pub fn set_secret_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(clients::table.find(id))
+        .set((clients::secret_hash.eq(hash), clients::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// The scopes this client may ask for.
+pub fn scopes_of(conn: &mut DbConn, client_id: &str) -> QueryResult<ScopeSet> {
+    let names: Vec<String> = client_scopes::table
+        .filter(client_scopes::client_id.eq(client_id))
+        .select(client_scopes::scope)
+        .load(conn)?;
+    Ok(ScopeSet::from_names(names))
+}
+
+/// Sets the scopes of a new client (one insert per row: portable to SQLite's backend).
+pub fn insert_scopes(conn: &mut DbConn, client_id: &str, scopes: &ScopeSet) -> QueryResult<()> {
+    for scope in scopes.iter() {
+        diesel::insert_into(client_scopes::table)
+            .values((
+                client_scopes::client_id.eq(client_id),
+                client_scopes::scope.eq(scope),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Loads a client with its scopes, as the protocol code uses it.
+pub fn load(conn: &mut DbConn, id: &str) -> QueryResult<Option<Client>> {
+    let Some(row) = find(conn, id)? else {
+        return Ok(None);
+    };
+    let scopes = scopes_of(conn, id)?;
+    Ok(Some(to_domain(row, scopes)))
+}
+
+/// Combines a row and its scopes into the domain type.
+pub fn to_domain(row: ClientRow, scopes: ScopeSet) -> Client {
+    Client {
+        redirect_uris: serde_json::from_str(&row.redirect_uris).unwrap_or_default(),
+        grant_types: grant_type::parse_list(&row.grant_types),
+        id: row.id,
+        name: row.name,
+        secret_hash: row.secret_hash,
+        is_public: row.is_public,
+        scopes,
+        can_introspect: row.can_introspect,
+        skip_consent: row.skip_consent,
+    }
+}

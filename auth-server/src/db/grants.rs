@@ -1,0 +1,57 @@
+//! Queries on `grants`, the token families.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use shared::db::DbConn;
+
+use super::models::Grant;
+use super::schema::{access_tokens, grants, refresh_tokens};
+
+pub fn insert(conn: &mut DbConn, grant: &Grant) -> QueryResult<()> {
+    diesel::insert_into(grants::table)
+        .values(grant)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Revokes a family and every token in it. Tokens are marked one by one (through the `grant_id`
+/// index) so that introspection reads a single row and never has to join the family.
+pub fn revoke(conn: &mut DbConn, grant_id: &str, reason: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(grants::table.find(grant_id).filter(grants::revoked_at.is_null()))
+        .set((grants::revoked_at.eq(now), grants::revoked_reason.eq(reason)))
+        .execute(conn)?;
+    diesel::update(
+        access_tokens::table
+            .filter(access_tokens::grant_id.eq(grant_id))
+            .filter(access_tokens::revoked_at.is_null()),
+    )
+    .set(access_tokens::revoked_at.eq(now))
+    .execute(conn)?;
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::grant_id.eq(grant_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Revokes every family of a user (disabled account, password changed), and their
+/// client_credentials-free access tokens with them.
+pub fn revoke_all_for_user(
+    conn: &mut DbConn,
+    user_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let ids: Vec<String> = grants::table
+        .filter(grants::user_id.eq(user_id))
+        .filter(grants::revoked_at.is_null())
+        .select(grants::id)
+        .load(conn)?;
+    for id in &ids {
+        revoke(conn, id, reason, now)?;
+    }
+    Ok(ids.len())
+}

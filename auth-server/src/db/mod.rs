@@ -1,0 +1,28 @@
+//! The auth-server's tables: the hand-kept schema, the row types and one query module per table.
+//! Queries are small functions over `&mut DbConn` returning `QueryResult`.
+
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+
+pub mod access_tokens;
+pub mod authorization_codes;
+pub mod authorization_requests;
+pub mod clients;
+pub mod consents;
+pub mod grants;
+pub mod login_sessions;
+pub mod models;
+pub mod refresh_tokens;
+pub mod schema;
+pub mod scopes;
+pub mod users;
+
+/// The migrations of the auth database, embedded in the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Whether a query failed on a unique constraint (a duplicate name, say).
+pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}

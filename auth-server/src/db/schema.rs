@@ -1,0 +1,168 @@
+// The tables of the auth-server, kept by hand with backend-neutral types (see diesel.toml);
+// `tests/api/schema.rs` fails when this drifts from the migrations.
+
+diesel::table! {
+    access_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Nullable<Text>,
+        client_id -> Text,
+        user_id -> Nullable<Text>,
+        scope -> Text,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        redirect_uri_explicit -> Bool,
+        scope -> Text,
+        code_challenge -> Nullable<Text>,
+        code_challenge_method -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        auth_time -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        grant_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    authorization_requests (id) {
+        id -> Text,
+        browser_hash -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        redirect_uri_explicit -> Bool,
+        scope -> Text,
+        state -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        code_challenge_method -> Nullable<Text>,
+        nonce -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    client_scopes (client_id, scope) {
+        client_id -> Text,
+        scope -> Text,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Text>,
+        is_public -> Bool,
+        grant_types -> Text,
+        redirect_uris -> Text,
+        can_introspect -> Bool,
+        skip_consent -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Nullable<Text>,
+        scope -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        auth_time -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        scope -> Text,
+        parent_hash -> Nullable<Text>,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    scopes (name) {
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_scopes (user_id, scope) {
+        user_id -> Text,
+        scope -> Text,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        email -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(access_tokens -> users (user_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(client_scopes -> scopes (scope));
+diesel::joinable!(user_scopes -> scopes (scope));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    access_tokens,
+    authorization_codes,
+    authorization_requests,
+    client_scopes,
+    clients,
+    consents,
+    grants,
+    login_sessions,
+    refresh_tokens,
+    scopes,
+    user_scopes,
+    users,
+);

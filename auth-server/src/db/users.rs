@@ -1,0 +1,71 @@
+//! Queries on `users` and `user_scopes`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use shared::db::DbConn;
+
+use super::models::User;
+use super::schema::{user_scopes, users};
+use crate::domain::scope::ScopeSet;
+
+pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_username(conn: &mut DbConn, username: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::username.eq(username))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<User>> {
+    users::table
+        .order(users::username.asc())
+        .select(User::as_select())
+        .load(conn)
+}
+
+pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+        .execute(conn)
+}
+
+pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// The scopes this user may hold.
+pub fn scopes_of(conn: &mut DbConn, user_id: &str) -> QueryResult<ScopeSet> {
+    let names: Vec<String> = user_scopes::table
+        .filter(user_scopes::user_id.eq(user_id))
+        .select(user_scopes::scope)
+        .load(conn)?;
+    Ok(ScopeSet::from_names(names))
+}
+
+/// Replaces the scopes this user may hold (one insert per row: portable to SQLite's backend).
+pub fn set_scopes(conn: &mut DbConn, user_id: &str, scopes: &ScopeSet) -> QueryResult<()> {
+    diesel::delete(user_scopes::table.filter(user_scopes::user_id.eq(user_id))).execute(conn)?;
+    for scope in scopes.iter() {
+        diesel::insert_into(user_scopes::table)
+            .values((user_scopes::user_id.eq(user_id), user_scopes::scope.eq(scope)))
+            .execute(conn)?;
+    }
+    Ok(())
+}

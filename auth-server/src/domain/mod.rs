@@ -1,0 +1,9 @@
+//! Validated types and the rules on them: no actix, no diesel, no I/O.
+
+pub mod client;
+pub mod grant_type;
+pub mod opaque_token;
+pub mod pkce;
+pub mod redirect_uri;
+pub mod scope;
+pub mod time;

@@ -1,0 +1,200 @@
+//! Redirect URIs: what may be registered (RFC 9700 §2.1, §4.1; RFC 8252 for native apps) and how a
+//! request's `redirect_uri` is matched against the registered list: exact string equality, with the
+//! single exception RFC 8252 §7.3 requires (any port on an `http` loopback IP literal).
+
+use url::Url;
+
+/// Why a URI cannot be registered as a redirect URI.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidRedirectUri {
+    #[error("{0:?} is not an absolute URI")]
+    NotAbsolute(String),
+    #[error("{0:?} has a fragment; redirect URIs must not")]
+    Fragment(String),
+    #[error("{0:?} contains a wildcard; redirect URIs are matched exactly")]
+    Wildcard(String),
+    #[error("{0:?} uses a scheme that can run code or read local files")]
+    DangerousScheme(String),
+    #[error("{0:?} uses http on a host that is not a loopback address; use https")]
+    PlainHttp(String),
+    #[error("{0:?} has user information in it")]
+    UserInfo(String),
+    #[error("{0:?} uses a custom scheme that is not a reverse domain name (such as com.example.app)")]
+    CustomScheme(String),
+}
+
+/// Checks that `uri` may be registered, returning it unchanged (never normalised: matching is exact).
+pub fn validate_for_registration(uri: &str) -> Result<String, InvalidRedirectUri> {
+    let owned = || uri.to_owned();
+    if uri.contains('*') {
+        return Err(InvalidRedirectUri::Wildcard(owned()));
+    }
+    if uri.contains('#') {
+        return Err(InvalidRedirectUri::Fragment(owned()));
+    }
+    let parsed = Url::parse(uri).map_err(|_| InvalidRedirectUri::NotAbsolute(owned()))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(InvalidRedirectUri::UserInfo(owned()));
+    }
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(owned()),
+        "http" if is_loopback_host(&parsed) => Ok(owned()),
+        "http" => Err(InvalidRedirectUri::PlainHttp(owned())),
+        "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
+            Err(InvalidRedirectUri::DangerousScheme(owned()))
+        }
+        // Native apps use private-use schemes named after a domain they own (RFC 8252 §7.1).
+        scheme if scheme.contains('.') => Ok(owned()),
+        "https" => Err(InvalidRedirectUri::NotAbsolute(owned())),
+        _ => Err(InvalidRedirectUri::CustomScheme(owned())),
+    }
+}
+
+fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        None => false,
+    }
+}
+
+/// Finds the registered URI that `requested` designates, or `None`.
+pub fn find_match<'a>(registered: &'a [String], requested: &str) -> Option<&'a str> {
+    registered
+        .iter()
+        .find(|candidate| candidate.as_str() == requested || loopback_port_variant(candidate, requested))
+        .map(String::as_str)
+}
+
+/// RFC 8252 §7.3: for `http` redirect URIs on a loopback IP literal, the port is chosen by the app at
+/// run time, so any port is accepted; every other byte must still be equal.
+fn loopback_port_variant(registered: &str, requested: &str) -> bool {
+    for host in ["http://127.0.0.1", "http://[::1]"] {
+        if let (Some(registered_rest), Some(requested_rest)) =
+            (registered.strip_prefix(host), requested.strip_prefix(host))
+        {
+            return strip_port(registered_rest) == strip_port(requested_rest);
+        }
+    }
+    false
+}
+
+/// Removes a leading `:digits` (an explicit port) from what follows the host.
+fn strip_port(after_host: &str) -> Option<&str> {
+    match after_host.strip_prefix(':') {
+        Some(rest) => {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            (digits > 0 && digits <= 5).then(|| &rest[digits..])
+        }
+        None => Some(after_host),
+    }
+}
+
+/// Appends query parameters to a redirect URI that may already have a query.
+pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        serializer.append_pair(name, value);
+    }
+    let query = serializer.finish();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registered(uris: &[&str]) -> Vec<String> {
+        uris.iter().map(|uri| uri.to_string()).collect()
+    }
+
+    #[test]
+    fn only_exact_strings_match() {
+        let list = registered(&["https://app.test/cb"]);
+        assert_eq!(
+            find_match(&list, "https://app.test/cb"),
+            Some("https://app.test/cb")
+        );
+        for near_miss in [
+            "https://app.test/cb/",
+            "https://APP.test/cb",
+            "HTTPS://app.test/cb",
+            "https://app.test/cb?x=1",
+            "https://app.test/cb#f",
+            "https://app.test/cb/../cb",
+            "https://app.test/cb%2F..%2F",
+            "https://app.test:443/cb",
+            "https://app.test/CB",
+            "https://app.test/c",
+        ] {
+            assert_eq!(find_match(&list, near_miss), None, "{near_miss}");
+        }
+    }
+
+    #[test]
+    fn a_registered_query_must_be_repeated_exactly() {
+        let list = registered(&["https://app.test/cb?foo=bar"]);
+        assert!(find_match(&list, "https://app.test/cb?foo=bar").is_some());
+        assert!(find_match(&list, "https://app.test/cb?foo=bar&x=y").is_none());
+        assert!(find_match(&list, "https://app.test/cb?foo=bara").is_none());
+    }
+
+    #[test]
+    fn loopback_ip_redirects_accept_any_port_but_nothing_else_differs() {
+        let list = registered(&["http://127.0.0.1/cb", "http://[::1]:8000/cb"]);
+        assert!(find_match(&list, "http://127.0.0.1:51234/cb").is_some());
+        assert!(find_match(&list, "http://127.0.0.1/cb").is_some());
+        assert!(find_match(&list, "http://[::1]:9/cb").is_some());
+        assert!(find_match(&list, "http://127.0.0.1:51234/cb/").is_none());
+        assert!(find_match(&list, "http://127.0.0.1:abc/cb").is_none());
+        assert!(find_match(&list, "http://127.0.0.1.evil.test/cb").is_none());
+        // localhost is a name, not an IP literal: no port exception (RFC 8252 §8.3).
+        let named = registered(&["http://localhost:3000/cb"]);
+        assert!(find_match(&named, "http://localhost:3001/cb").is_none());
+    }
+
+    #[test]
+    fn registration_refuses_unsafe_uris() {
+        for bad in [
+            "https://app.test/cb#frag",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "file:///etc/passwd",
+            "http://app.test/cb",
+            "https://*.app.test/cb",
+            "/relative/cb",
+            "https://user:pw@app.test/cb",
+            "myapp:/cb",
+        ] {
+            assert!(validate_for_registration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn registration_accepts_https_loopback_http_and_reverse_domain_schemes() {
+        for good in [
+            "https://app.test/cb",
+            "https://app.test/cb?foo=bar",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/cb",
+            "http://localhost:3000/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert_eq!(validate_for_registration(good).as_deref(), Ok(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn query_parameters_are_appended_with_the_right_separator() {
+        assert_eq!(
+            with_query("https://a.test/cb", &[("code", "x y")]),
+            "https://a.test/cb?code=x+y"
+        );
+        assert_eq!(
+            with_query("https://a.test/cb?k=v", &[("state", "&=")]),
+            "https://a.test/cb?k=v&state=%26%3D"
+        );
+    }
+}

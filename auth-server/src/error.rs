@@ -1,0 +1,377 @@
+//! Errors as the protocol answers them: `OAuthError` is the RFC 6749 §5.2 JSON of the token,
+//! introspection and revocation endpoints; `PageError` is the HTML page shown to a person when the
+//! authorization flow cannot send them back to the client.
+
+use std::borrow::Cow;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use shared::db::{DbError, is_connection_failure};
+use shared::http_error::error_chain_fmt;
+
+use crate::pages;
+
+/// The registered error codes we answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+/// An error of an OAuth JSON endpoint.
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+    status: StatusCode,
+    /// The `WWW-Authenticate` challenge of a 401.
+    challenge: Option<String>,
+    retry_after_secs: Option<u64>,
+    cause: Option<anyhow::Error>,
+}
+
+#[derive(Serialize)]
+struct OAuthErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+    request_id: Option<String>,
+}
+
+impl OAuthError {
+    fn new(code: ErrorCode, status: StatusCode, description: impl Into<Cow<'static, str>>) -> Self {
+        OAuthError {
+            code,
+            description: sanitize_description(description.into()),
+            status,
+            challenge: None,
+            retry_after_secs: None,
+            cause: None,
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, StatusCode::BAD_REQUEST, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, StatusCode::BAD_REQUEST, description)
+    }
+
+    pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, StatusCode::BAD_REQUEST, description)
+    }
+
+    pub fn unauthorized_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            ErrorCode::UnauthorizedClient,
+            StatusCode::BAD_REQUEST,
+            description,
+        )
+    }
+
+    pub fn unsupported_grant_type(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            ErrorCode::UnsupportedGrantType,
+            StatusCode::BAD_REQUEST,
+            description,
+        )
+    }
+
+    /// Client authentication failed: always 401 with a challenge naming the scheme the client should
+    /// use (RFC 6749 §5.2), and the same description whatever the reason, so ids cannot be probed.
+    pub fn invalid_client(realm: &str) -> Self {
+        let mut error = Self::new(
+            ErrorCode::InvalidClient,
+            StatusCode::UNAUTHORIZED,
+            "client authentication failed",
+        );
+        error.challenge = Some(format!("Basic realm=\"{realm}\", charset=\"UTF-8\""));
+        error
+    }
+
+    /// Too many failed attempts: 429 with `Retry-After`.
+    pub fn too_many_attempts(retry_after_secs: u64) -> Self {
+        let mut error = Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed attempts; retry later",
+        );
+        error.retry_after_secs = Some(retry_after_secs.max(1));
+        error
+    }
+
+    /// A dependency (the database) is down: 503, retry later.
+    pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
+        let mut error = Self::new(
+            ErrorCode::TemporarilyUnavailable,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the service is temporarily unavailable; retry later",
+        );
+        error.retry_after_secs = Some(1);
+        error.cause = Some(cause.into());
+        error
+    }
+
+    /// A bug or an unexpected failure: 500 with a generic description; the cause goes to the log.
+    pub fn server_error(cause: impl Into<anyhow::Error>) -> Self {
+        let mut error = Self::new(
+            ErrorCode::ServerError,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+        );
+        error.cause = Some(cause.into());
+        error
+    }
+}
+
+/// RFC 6749 §5.2 allows only `%x20-21 / %x23-5B / %x5D-7E` in `error_description`.
+fn sanitize_description(description: Cow<'static, str>) -> Cow<'static, str> {
+    let allowed = |c: char| matches!(c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+    if description.chars().all(allowed) {
+        description
+    } else {
+        Cow::Owned(
+            description
+                .chars()
+                .map(|c| if allowed(c) { c } else { '\'' })
+                .collect(),
+        )
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.description)
+    }
+}
+
+impl std::fmt::Debug for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")?;
+        if let Some(cause) = &self.cause {
+            write!(f, "\ncaused by: {cause:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for OAuthError {}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let (Some(cause), true) = (&self.cause, self.status.is_server_error()) {
+            tracing::error!(error.code = self.code.as_str(), error.cause = ?cause, "request failed");
+        }
+        let mut response = HttpResponse::build(self.status);
+        no_store(&mut response);
+        if let Some(challenge) = &self.challenge {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
+        }
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        response.json(OAuthErrorBody {
+            error: self.code.as_str(),
+            error_description: &self.description,
+            request_id: shared::request_id::current(),
+        })
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, required on every response that carries
+/// tokens, credentials or errors about them (RFC 6749 §5.1).
+pub fn no_store(response: &mut actix_web::HttpResponseBuilder) {
+    response
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+}
+
+impl From<DbError> for OAuthError {
+    fn from(error: DbError) -> Self {
+        OAuthError::unavailable(error)
+    }
+}
+
+impl From<diesel::result::Error> for OAuthError {
+    fn from(error: diesel::result::Error) -> Self {
+        if is_connection_failure(&error) {
+            OAuthError::unavailable(error)
+        } else {
+            OAuthError::server_error(error)
+        }
+    }
+}
+
+/// An error shown to a person as an HTML page (never a redirect).
+pub struct PageError {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub message: Cow<'static, str>,
+    retry_after_secs: Option<u64>,
+    cause: Option<anyhow::Error>,
+}
+
+impl PageError {
+    pub fn bad_request(title: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        PageError {
+            status: StatusCode::BAD_REQUEST,
+            title,
+            message: message.into(),
+            retry_after_secs: None,
+            cause: None,
+        }
+    }
+
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        PageError {
+            status: StatusCode::FORBIDDEN,
+            title: "Request refused",
+            message: message.into(),
+            retry_after_secs: None,
+            cause: None,
+        }
+    }
+
+    pub fn too_many_attempts(retry_after_secs: u64) -> Self {
+        PageError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            title: "Too many attempts",
+            message: "Too many failed sign-in attempts. Wait a while and try again.".into(),
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            cause: None,
+        }
+    }
+
+    pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
+        PageError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Temporarily unavailable",
+            message: "The sign-in service is temporarily unavailable. Please try again in a moment.".into(),
+            retry_after_secs: Some(1),
+            cause: Some(cause.into()),
+        }
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        PageError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            title: "Something went wrong",
+            message: "An unexpected error occurred. Please try again.".into(),
+            retry_after_secs: None,
+            cause: Some(cause.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.title, self.message)
+    }
+}
+
+impl std::fmt::Debug for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")?;
+        if let Some(cause) = &self.cause {
+            write!(f, "\ncaused by: {cause:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PageError {}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let (Some(cause), true) = (&self.cause, self.status.is_server_error()) {
+            tracing::error!(error.cause = ?cause, "page request failed");
+        }
+        let mut response = pages::error_page(self.status, self.title, &self.message);
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_str(&secs.to_string()).expect("digits are a valid header"),
+            );
+        }
+        response
+    }
+}
+
+impl From<DbError> for PageError {
+    fn from(error: DbError) -> Self {
+        PageError::unavailable(error)
+    }
+}
+
+impl From<diesel::result::Error> for PageError {
+    fn from(error: diesel::result::Error) -> Self {
+        if is_connection_failure(&error) {
+            PageError::unavailable(error)
+        } else {
+            PageError::internal(error)
+        }
+    }
+}
+
+/// A database call that failed, before it is answered in the format of the endpoint.
+#[derive(thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Unavailable(#[from] DbError),
+    #[error("a database query failed")]
+    Query(#[from] diesel::result::Error),
+}
+
+impl std::fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        error_chain_fmt(self, f)
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(error) => OAuthError::from(error),
+            StoreError::Query(error) => OAuthError::from(error),
+        }
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(error) => PageError::from(error),
+            StoreError::Query(error) => PageError::from(error),
+        }
+    }
+}

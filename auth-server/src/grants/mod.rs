@@ -1,0 +1,177 @@
+//! The token endpoint's grants, one flow per file, and what they share: the token response, scope
+//! resolution and minting of access and refresh tokens.
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh_token;
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use shared::db::DbConn;
+
+use crate::configuration::TokenSettings;
+use crate::db;
+use crate::db::models::{AccessToken, Grant, RefreshToken};
+use crate::domain::client::Client;
+use crate::domain::opaque_token::{self, TokenKind};
+use crate::domain::scope::ScopeSet;
+use crate::error::OAuthError;
+
+/// The successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+/// What a client gets of the scope it asked for: unknown names are `invalid_scope`; names the
+/// client may not ask for are dropped (the response's `scope` says what was granted).
+pub fn resolve_requested_scope(
+    conn: &mut DbConn,
+    client: &Client,
+    requested: Option<&ScopeSet>,
+) -> Result<ScopeSet, OAuthError> {
+    if let Some(requested) = requested {
+        let outside_client: ScopeSet =
+            ScopeSet::from_names(requested.difference(&client.scopes).map(str::to_owned));
+        // Only names outside the client's list need the catalogue; the common case costs no query.
+        if !outside_client.is_empty() {
+            let unknown = db::scopes::unknown_among(conn, &outside_client)?;
+            if !unknown.is_empty() {
+                return Err(OAuthError::invalid_scope(format!(
+                    "unknown scope: {}",
+                    unknown.join(" ")
+                )));
+            }
+        }
+    }
+    Ok(client.allowed_part_of(requested))
+}
+
+/// Parses the `scope` parameter of a token request.
+pub fn parse_scope_param(scope: Option<&str>) -> Result<Option<ScopeSet>, OAuthError> {
+    scope
+        .map(|scope| ScopeSet::parse(scope).map_err(|error| OAuthError::invalid_scope(error.to_string())))
+        .transpose()
+}
+
+/// Mints and stores an access token.
+pub fn mint_access_token(
+    conn: &mut DbConn,
+    owner: &TokenOwner<'_>,
+    scope: &ScopeSet,
+    now: NaiveDateTime,
+    lifetimes: &TokenSettings,
+) -> diesel::QueryResult<String> {
+    let generated = opaque_token::generate(TokenKind::AccessToken);
+    db::access_tokens::insert(
+        conn,
+        &AccessToken {
+            token_hash: generated.hash,
+            grant_id: owner.grant_id.map(str::to_owned),
+            client_id: owner.client_id.to_owned(),
+            user_id: owner.user_id.map(str::to_owned),
+            scope: scope.to_string(),
+            issued_at: now,
+            expires_at: crate::domain::time::after_secs(now, lifetimes.access_token_ttl_secs),
+            revoked_at: None,
+        },
+    )?;
+    Ok(generated.value)
+}
+
+/// Mints and stores a refresh token in a family, replacing `parent_hash` if rotating.
+pub fn mint_refresh_token(
+    conn: &mut DbConn,
+    grant: &FamilyRef<'_>,
+    parent_hash: Option<&str>,
+    now: NaiveDateTime,
+    lifetimes: &TokenSettings,
+) -> diesel::QueryResult<String> {
+    let generated = opaque_token::generate(TokenKind::RefreshToken);
+    db::refresh_tokens::insert(
+        conn,
+        &RefreshToken {
+            token_hash: generated.hash,
+            grant_id: grant.grant_id.to_owned(),
+            client_id: grant.client_id.to_owned(),
+            user_id: grant.user_id.to_owned(),
+            scope: grant.scope.to_string(),
+            parent_hash: parent_hash.map(str::to_owned),
+            issued_at: now,
+            expires_at: crate::domain::time::after_secs(now, lifetimes.refresh_token_ttl_secs),
+            used_at: None,
+            revoked_at: None,
+        },
+    )?;
+    Ok(generated.value)
+}
+
+/// Whose an access token is.
+pub struct TokenOwner<'a> {
+    pub client_id: &'a str,
+    pub user_id: Option<&'a str>,
+    pub grant_id: Option<&'a str>,
+}
+
+/// The family a refresh token belongs to.
+pub struct FamilyRef<'a> {
+    pub grant_id: &'a str,
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    /// The scope of the whole grant; every refresh token of the family carries it.
+    pub scope: &'a ScopeSet,
+}
+
+/// Creates a new family for a user's authorization and issues its first tokens.
+pub fn start_family(
+    conn: &mut DbConn,
+    client: &Client,
+    user_id: &str,
+    scope: &ScopeSet,
+    now: NaiveDateTime,
+    lifetimes: &TokenSettings,
+) -> diesel::QueryResult<(String, TokenResponse)> {
+    let grant_id = opaque_token::random_id();
+    db::grants::insert(
+        conn,
+        &Grant {
+            id: grant_id.clone(),
+            client_id: client.id.clone(),
+            user_id: Some(user_id.to_owned()),
+            scope: scope.to_string(),
+            created_at: now,
+            revoked_at: None,
+            revoked_reason: None,
+        },
+    )?;
+    let owner = TokenOwner {
+        client_id: &client.id,
+        user_id: Some(user_id),
+        grant_id: Some(&grant_id),
+    };
+    let access_token = mint_access_token(conn, &owner, scope, now, lifetimes)?;
+    let refresh_token = if client.allows_grant(crate::domain::grant_type::GrantType::RefreshToken) {
+        let family = FamilyRef {
+            grant_id: &grant_id,
+            client_id: &client.id,
+            user_id,
+            scope,
+        };
+        Some(mint_refresh_token(conn, &family, None, now, lifetimes)?)
+    } else {
+        None
+    };
+    let response = TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: lifetimes.access_token_ttl_secs,
+        refresh_token,
+        scope: scope.to_string(),
+    };
+    Ok((grant_id, response))
+}

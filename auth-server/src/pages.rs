@@ -1,0 +1,108 @@
+//! Server-rendered pages (login, consent, error) and the headers every page carries: no framing
+//! (clickjacking), no referrer (codes in URLs), no caching, no third-party or inline scripts.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, HttpResponseBuilder, web};
+use askama::Template;
+
+/// A scope as shown on the consent page.
+pub struct ScopeView {
+    pub name: String,
+    pub description: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub client_name: &'a str,
+    pub request_id: &'a str,
+    pub csrf_token: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub client_name: &'a str,
+    pub username: &'a str,
+    pub scopes: Vec<ScopeView>,
+    pub request_id: &'a str,
+    pub csrf_token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    request_id: Option<String>,
+}
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// A response builder with the security headers of every HTML page.
+pub fn secure_html(status: StatusCode) -> HttpResponseBuilder {
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
+    response
+}
+
+/// Renders a template into a response builder, or an error page if rendering fails.
+pub fn render(mut response: HttpResponseBuilder, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(html) => response.body(html),
+        Err(error) => {
+            tracing::error!(%error, "a page template failed to render");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The page could not be shown.",
+            )
+        }
+    }
+}
+
+/// The HTML error page (never a redirect).
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    let page = ErrorPage {
+        title,
+        message,
+        request_id: shared::request_id::current(),
+    };
+    match page.render() {
+        Ok(html) => secure_html(status).body(html),
+        Err(_) => secure_html(status).body(format!("{status}")),
+    }
+}
+
+/// A 303 See Other, the only redirect status a form POST may answer with (RFC 9700 §4.12).
+pub fn see_other(location: &str) -> HttpResponse {
+    let mut response = HttpResponse::SeeOther();
+    response
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"));
+    response.finish()
+}
+
+/// `GET /static/style.css`: the pages' only stylesheet, served by us (no third-party resources).
+pub async fn get_stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../static/style.css"))
+}
+
+/// Registers the static assets.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/style.css", web::get().to(get_stylesheet));
+}

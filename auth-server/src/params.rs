@@ -1,0 +1,69 @@
+//! OAuth request parameters (query strings and form bodies) with the protocol's rules: a parameter
+//! sent more than once is an error, a parameter sent without a value counts as absent (RFC 6749 §3.1),
+//! and unknown parameters are ignored.
+
+/// The decoded parameters of one request.
+#[derive(Debug, Default)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+/// A parameter that appeared more than once.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the parameter {0} is repeated")]
+pub struct RepeatedParameter(pub String);
+
+impl Params {
+    /// Decodes `application/x-www-form-urlencoded` bytes (a body, or a query string).
+    pub fn parse(encoded: &[u8]) -> Self {
+        Params {
+            pairs: form_urlencoded::parse(encoded).into_owned().collect(),
+        }
+    }
+
+    /// The value of `name`, if sent once with a non-empty value.
+    pub fn get(&self, name: &str) -> Result<Option<&str>, RepeatedParameter> {
+        let mut values = self
+            .pairs
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(RepeatedParameter(name.to_owned()));
+        }
+        Ok(first.filter(|value| !value.is_empty()))
+    }
+
+    /// Whether `name` was sent at all (even empty).
+    pub fn contains(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(key, _)| key == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_percent_decoded() {
+        let params = Params::parse(b"state=a%26b%3Dc+d&x=%E2%9C%93");
+        assert_eq!(params.get("state"), Ok(Some("a&b=c d")));
+        assert_eq!(params.get("x"), Ok(Some("\u{2713}")));
+    }
+
+    #[test]
+    fn a_repeated_parameter_is_an_error_even_with_equal_values() {
+        let params = Params::parse(b"code=a&code=a");
+        assert_eq!(params.get("code"), Err(RepeatedParameter("code".into())));
+    }
+
+    #[test]
+    fn an_empty_value_counts_as_absent() {
+        let params = Params::parse(b"scope=&state");
+        assert_eq!(params.get("scope"), Ok(None));
+        assert_eq!(params.get("state"), Ok(None));
+        assert!(params.contains("scope"));
+        assert_eq!(params.get("missing"), Ok(None));
+    }
+}

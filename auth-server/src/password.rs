@@ -1,0 +1,78 @@
+//! User passwords: argon2id hashes (PHC strings), verified off the async threads. Verifying against
+//! an unknown user still runs one argon2 verification, so that the answer takes as long as for a
+//! wrong password and does not reveal which usernames exist.
+
+use std::sync::LazyLock;
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Shortest password accepted when one is set.
+pub const MIN_LENGTH: usize = 8;
+
+/// A hash of a random password nobody knows, verified when the user does not exist.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator is available");
+    hash(&SecretString::from(hex::encode(bytes))).expect("hashing a fixed-length password cannot fail")
+});
+
+/// Hashes a password with argon2id and a fresh salt.
+pub fn hash(password: &SecretString) -> anyhow::Result<String> {
+    Argon2::default()
+        .hash_password(password.expose_secret().as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|error| anyhow::anyhow!("failed to hash a password: {error}"))
+}
+
+/// Verifies a password against a stored hash, or against the dummy hash when there is no user.
+/// Blocking: call it through `verify_off_thread`.
+pub fn verify(password: &SecretString, stored_hash: Option<&str>) -> bool {
+    let stored = stored_hash.unwrap_or(DUMMY_HASH.as_str());
+    let Ok(parsed) = argon2::PasswordHash::new(stored) else {
+        return false;
+    };
+    let matches = Argon2::default()
+        .verify_password(password.expose_secret().as_bytes(), &parsed)
+        .is_ok();
+    matches && stored_hash.is_some()
+}
+
+/// [`verify`] on the blocking thread pool (argon2 takes tens of milliseconds of CPU).
+pub async fn verify_off_thread(password: SecretString, stored_hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || verify(&password, stored_hash.as_deref()))
+        .await
+        .unwrap_or(false)
+}
+
+/// Checks a new password against the policy, naming what is wrong.
+pub fn check_policy(password: &SecretString) -> Result<(), String> {
+    let length = password.expose_secret().chars().count();
+    if length < MIN_LENGTH {
+        return Err(format!(
+            "the password must be at least {MIN_LENGTH} characters long"
+        ));
+    }
+    if length > 1024 {
+        return Err("the password must be at most 1024 characters long".to_owned());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_verifies_its_password_only() {
+        let stored = hash(&SecretString::from("correct horse")).unwrap();
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(verify(&SecretString::from("correct horse"), Some(&stored)));
+        assert!(!verify(&SecretString::from("wrong horse"), Some(&stored)));
+    }
+
+    #[test]
+    fn no_password_verifies_without_a_user() {
+        assert!(!verify(&SecretString::from("anything"), None));
+    }
+}

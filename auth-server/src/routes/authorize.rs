@@ -1,0 +1,121 @@
+//! `GET /oauth2/authorize`: validate, remember the request, and send the browser on.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use shared::db::run;
+
+use crate::authorization::flow::{self, Pending, error_location};
+use crate::authorization::request::{self, ErrorRedirect, Invalid, ValidRequest};
+use crate::authorization::session;
+use crate::browser::BrowserBinding;
+use crate::db;
+use crate::db::models::AuthorizationRequest;
+use crate::domain::opaque_token::{self, TokenKind};
+use crate::domain::time;
+use crate::error::{PageError, StoreError};
+use crate::params::Params;
+use crate::state::AppState;
+
+#[tracing::instrument(skip_all)]
+pub async fn get_authorize(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let params = Params::parse(http.query_string().as_bytes());
+    let valid = match request::validate(&state, &params).await {
+        Ok(valid) => valid,
+        Err(Invalid::Page(error)) => return Err(error),
+        Err(Invalid::Redirect(redirect)) => return Ok(redirect_error(&state, redirect)),
+    };
+    let browser = BrowserBinding::from_request(&state.cookies, &http);
+    let redirect_uri = valid.redirect.uri.clone();
+    let client_state = valid.state.clone();
+    let pending = match remember(&state, valid, browser).await {
+        Ok(pending) => pending,
+        Err(_) => return Ok(unavailable(&state, redirect_uri, client_state)),
+    };
+    let outcome = match session::current(&state, &http).await {
+        Ok(session) => flow::advance(&state, &pending, session.as_ref()).await,
+        Err(error) => Err(error),
+    };
+    let mut response = match outcome {
+        Ok(response) => response,
+        // The client and redirect URI are known good, so a database failure goes back to the client.
+        Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE => unavailable(
+            &state,
+            pending.request.redirect_uri.clone(),
+            pending.request.state.clone(),
+        ),
+        Err(error) => return Err(error),
+    };
+    if pending.browser.is_new {
+        response
+            .add_cookie(&state.cookies.browser_cookie(pending.browser.value.clone()))
+            .map_err(PageError::internal)?;
+    }
+    Ok(response)
+}
+
+/// Stores the validated request, bound to this browser.
+async fn remember(
+    state: &AppState,
+    valid: ValidRequest,
+    browser: BrowserBinding,
+) -> Result<Pending, StoreError> {
+    let now = time::now();
+    let request = AuthorizationRequest {
+        id: opaque_token::generate(TokenKind::AuthorizationRequest).value,
+        browser_hash: browser.hash(),
+        client_id: valid.client.id.clone(),
+        redirect_uri: valid.redirect.uri,
+        redirect_uri_explicit: valid.redirect.explicit,
+        scope: valid.scope.to_string(),
+        state: valid.state,
+        code_challenge: valid
+            .code_challenge
+            .as_ref()
+            .map(|challenge| challenge.as_str().to_owned()),
+        code_challenge_method: valid
+            .code_challenge
+            .as_ref()
+            .map(|_| crate::domain::pkce::S256.to_owned()),
+        nonce: valid.nonce,
+        created_at: now,
+        expires_at: time::after_secs(now, state.settings.tokens.authorization_request_ttl_secs),
+    };
+    let stored = request.clone();
+    run(&state.pool, move |conn| {
+        db::authorization_requests::insert(conn, &stored).map_err(StoreError::from)
+    })
+    .await?;
+    Ok(Pending {
+        request,
+        client: valid.client,
+        browser,
+    })
+}
+
+fn redirect_error(state: &AppState, redirect: ErrorRedirect) -> HttpResponse {
+    let location = error_location(
+        &redirect.redirect_uri,
+        redirect.error,
+        &redirect.description,
+        redirect.state.as_deref(),
+        &state.settings.issuer,
+    );
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .finish()
+}
+
+fn unavailable(state: &AppState, redirect_uri: String, client_state: Option<String>) -> HttpResponse {
+    redirect_error(
+        state,
+        ErrorRedirect {
+            redirect_uri,
+            error: "temporarily_unavailable",
+            description: "the authorization server is temporarily unavailable".into(),
+            state: client_state,
+        },
+    )
+}

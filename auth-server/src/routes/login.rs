@@ -1,0 +1,146 @@
+//! `GET /login` shows the sign-in form of a pending request; `POST /login` checks the credentials,
+//! starts a new session (a new cookie value, so a planted one is never promoted) and moves on.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::Connection;
+use secrecy::SecretString;
+use shared::db::run;
+
+use crate::authorization::flow::{self, Pending};
+use crate::authorization::session::ActiveSession;
+use crate::browser::{csrf_token, csrf_token_is_valid};
+use crate::db;
+use crate::db::models::{LoginSession, User};
+use crate::domain::opaque_token::{self, TokenKind};
+use crate::domain::time;
+use crate::error::{PageError, StoreError};
+use crate::pages::{LoginPage, render, secure_html};
+use crate::params::Params;
+use crate::state::AppState;
+use crate::{form_body, password};
+
+const BAD_CREDENTIALS: &str = "Incorrect username or password.";
+
+pub async fn get_login(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let params = Params::parse(http.query_string().as_bytes());
+    let pending = flow::pending_for_browser(&state, &http, params.get("request").ok().flatten()).await?;
+    Ok(login_form(&pending, "", None))
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn post_login(
+    http: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let form = form_body::read(&http, body).await?;
+    let field = |name: &str| form.get(name).ok().flatten().unwrap_or_default().to_owned();
+    let pending = flow::pending_for_browser(&state, &http, Some(&field("request"))).await?;
+    if !csrf_token_is_valid(&field("csrf_token"), &pending.browser.value, &pending.request.id) {
+        return Err(PageError::forbidden(
+            "The form was not submitted from this sign-in page. Go back and try again.",
+        ));
+    }
+    let (username, password) = (field("username"), SecretString::from(field("password")));
+    if username.is_empty() {
+        return Ok(login_form(&pending, &username, Some(BAD_CREDENTIALS)));
+    }
+
+    let ip = http
+        .peer_addr()
+        .map(|address| address.ip().to_string())
+        .unwrap_or_default();
+    let account_key = format!("{username}\u{0}{ip}");
+    let throttles = &state.throttles;
+    if let Some(retry_after) = throttles
+        .login_per_account_and_ip
+        .blocked_for(&account_key)
+        .or(throttles.login_per_ip.blocked_for(&ip))
+    {
+        return Err(PageError::too_many_attempts(retry_after));
+    }
+
+    let Some(user) = check_credentials(&state, &username, password).await? else {
+        throttles.login_per_account_and_ip.record_failure(&account_key);
+        throttles.login_per_ip.record_failure(&ip);
+        tracing::info!(client.id = %pending.client.id, "sign-in failed");
+        return Ok(login_form(&pending, &username, Some(BAD_CREDENTIALS)));
+    };
+    let session = start_session(&state, &http, user).await?;
+    tracing::info!(user.id = %session.0.user.id, client.id = %pending.client.id, "signed in");
+    let mut response = flow::advance(&state, &pending, Some(&session.0)).await?;
+    response.add_cookie(&session.1).map_err(PageError::internal)?;
+    Ok(response)
+}
+
+/// The user if the password is right and the account enabled. An unknown user costs the same
+/// argon2 verification as a wrong password.
+async fn check_credentials(
+    state: &AppState,
+    username: &str,
+    password: SecretString,
+) -> Result<Option<User>, PageError> {
+    let name = username.to_owned();
+    let user = run(&state.pool, move |conn| {
+        db::users::find_by_username(conn, &name).map_err(StoreError::from)
+    })
+    .await?;
+    let matches =
+        password::verify_off_thread(password, user.as_ref().map(|user| user.password_hash.clone())).await;
+    Ok(user.filter(|user| matches && !user.disabled))
+}
+
+/// Creates a new session, revoking the one the browser had (the session id changes at sign-in).
+async fn start_session(
+    state: &AppState,
+    http: &HttpRequest,
+    user: User,
+) -> Result<(ActiveSession, actix_web::cookie::Cookie<'static>), PageError> {
+    let generated = opaque_token::generate(TokenKind::Session);
+    let now = time::now();
+    let ttl = state.settings.tokens.login_session_ttl_secs;
+    let row = LoginSession {
+        id_hash: generated.hash.clone(),
+        user_id: user.id.clone(),
+        auth_time: now,
+        created_at: now,
+        expires_at: time::after_secs(now, ttl),
+        revoked_at: None,
+    };
+    let previous = state
+        .cookies
+        .session(http)
+        .map(|value| opaque_token::hash(&value));
+    run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            if let Some(previous) = previous {
+                db::login_sessions::revoke(conn, &previous, now)?;
+            }
+            db::login_sessions::insert(conn, &row)
+        })
+        .map_err(StoreError::from)
+    })
+    .await?;
+    let cookie = state.cookies.session_cookie(generated.value, ttl);
+    Ok((
+        ActiveSession {
+            id_hash: generated.hash,
+            user,
+            auth_time: now,
+        },
+        cookie,
+    ))
+}
+
+fn login_form(pending: &Pending, username: &str, error: Option<&str>) -> HttpResponse {
+    let csrf = csrf_token(&pending.browser.value, &pending.request.id);
+    let page = LoginPage {
+        client_name: &pending.client.name,
+        request_id: &pending.request.id,
+        csrf_token: &csrf,
+        username,
+        error,
+    };
+    render(secure_html(StatusCode::OK), &page)
+}

@@ -1,0 +1,73 @@
+//! HTTP handlers, one file per resource. `configure` mounts them all.
+
+mod authorize;
+mod consent;
+mod introspect;
+mod login;
+mod metadata;
+mod revoke;
+mod token;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, web};
+
+use crate::error::no_store;
+
+/// Mounts every route of the auth-server.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/oauth2/authorize")
+            .route(web::get().to(authorize::get_authorize))
+            .default_service(web::to(page_method_not_allowed)),
+    )
+    .service(
+        web::resource("/login")
+            .route(web::get().to(login::get_login))
+            .route(web::post().to(login::post_login))
+            .default_service(web::to(page_method_not_allowed)),
+    )
+    .service(
+        web::resource("/consent")
+            .route(web::get().to(consent::get_consent))
+            .route(web::post().to(consent::post_consent))
+            .default_service(web::to(page_method_not_allowed)),
+    )
+    .service(json_post("/oauth2/token", web::post().to(token::post_token)))
+    .service(json_post(
+        "/oauth2/introspect",
+        web::post().to(introspect::post_introspect),
+    ))
+    .service(json_post("/oauth2/revoke", web::post().to(revoke::post_revoke)))
+    .route(
+        "/.well-known/oauth-authorization-server",
+        web::get().to(metadata::get_metadata),
+    );
+}
+
+/// A POST-only OAuth endpoint; other methods get a JSON 405 (tokens never travel in a GET URL).
+fn json_post(path: &str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(json_method_not_allowed))
+}
+
+async fn json_method_not_allowed() -> HttpResponse {
+    let mut response = HttpResponse::build(StatusCode::METHOD_NOT_ALLOWED);
+    no_store(&mut response);
+    response
+        .insert_header((header::ALLOW, HeaderValue::from_static("POST")))
+        .json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": "this endpoint accepts POST only",
+            "request_id": shared::request_id::current(),
+        }))
+}
+
+async fn page_method_not_allowed() -> HttpResponse {
+    crate::pages::error_page(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        "This page does not accept that method.",
+    )
+}

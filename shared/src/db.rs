@@ -1,0 +1,125 @@
+//! The one database connection type, its pool, the embedded-migrations runner and `run`, which takes
+//! a synchronous diesel query off the async threads.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+use secrecy::ExposeSecret;
+
+use crate::configuration::DatabaseSettings;
+
+/// Every query in the platform runs on this connection type. It is PostgreSQL today; the embedded
+/// mode turns it into a diesel `MultiConnection` over PostgreSQL and SQLite, so queries must stay
+/// portable (text ids, `TIMESTAMP` in UTC, no arrays, JSON or enums in columns).
+pub type DbConn = diesel::PgConnection;
+
+/// The backend of [`DbConn`], for `check_for_backend` in models.
+pub type DbBackend = diesel::pg::Pg;
+
+/// A pool of [`DbConn`].
+pub type DbPool = Pool<ConnectionManager<DbConn>>;
+
+/// A connection checked out of a [`DbPool`].
+pub type PooledDbConn = PooledConnection<ConnectionManager<DbConn>>;
+
+/// Why a database call could not be made at all (as opposed to a query that failed).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be obtained in time: the database is down or saturated.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] diesel::r2d2::PoolError),
+    /// The blocking task panicked or was cancelled.
+    #[error("the database task did not complete")]
+    TaskFailed(#[source] tokio::task::JoinError),
+}
+
+/// Builds the pool without connecting, so a service starts (and reports not-ready) while the
+/// database is down, and recovers by itself when it comes back.
+pub fn build_pool(settings: &DatabaseSettings) -> DbPool {
+    let manager = ConnectionManager::<DbConn>::new(settings.url.expose_secret());
+    Pool::builder()
+        .max_size(settings.pool_size)
+        .min_idle(Some(settings.pool_size.min(2)))
+        .connection_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        // A `SELECT 1` before every checkout would double the round trips of every request; broken
+        // connections are detected when a query fails and are then discarded by the pool.
+        .test_on_check_out(false)
+        .connection_customizer(Box::new(SessionSetup {
+            statement_timeout_ms: settings.statement_timeout_ms,
+        }))
+        .build_unchecked(manager)
+}
+
+/// Per-connection session settings applied when the pool opens a connection.
+#[derive(Debug)]
+struct SessionSetup {
+    statement_timeout_ms: u64,
+}
+
+impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SessionSetup {
+    fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+        // Timestamps are stored as UTC `TIMESTAMP`; a session time zone other than UTC would shift
+        // `now()`-based defaults.
+        conn.batch_execute(&format!(
+            "SET TIME ZONE 'UTC'; SET statement_timeout = {};",
+            self.statement_timeout_ms
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Runs a synchronous database closure on the blocking thread pool with a pooled connection.
+/// The closure returns its own error type, which must be able to express [`DbError`].
+pub async fn run<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(DbError::Unavailable)?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(DbError::TaskFailed)?
+}
+
+/// Whether a query error means the database connection itself failed (so 503, not 500).
+pub fn is_connection_failure(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        error,
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        ) | Error::BrokenTransactionManager
+    )
+}
+
+/// Applies every pending migration, returning the versions applied.
+pub fn run_migrations(conn: &mut DbConn, migrations: EmbeddedMigrations) -> anyhow::Result<Vec<String>> {
+    let applied = conn
+        .run_pending_migrations(migrations)
+        .map_err(|error| anyhow::anyhow!("failed to apply database migrations: {error}"))?;
+    Ok(applied.into_iter().map(|version| version.to_string()).collect())
+}
+
+/// Checks that a connection can be obtained and answers, for readiness probes.
+pub async fn ping(pool: &DbPool) -> Result<(), String> {
+    let outcome: Result<(), PingError> = run(pool, |conn| {
+        conn.batch_execute("SELECT 1").map_err(PingError::Query)
+    })
+    .await;
+    outcome.map_err(|error| error.to_string())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum PingError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("query failed: {0}")]
+    Query(diesel::result::Error),
+}
