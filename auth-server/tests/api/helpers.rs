@@ -1,0 +1,504 @@
+//! The test harness: the real application on port 0 against a fresh PostgreSQL database, plus a
+//! browser (a cookie-keeping HTTP client that follows nothing by itself) and OAuth helpers.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use auth_server::admin;
+use auth_server::admin::clients::{ClientSpec, CreatedClient};
+use auth_server::configuration::Settings;
+use auth_server::startup::Application;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::header::LOCATION;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use shared::db::{DbConn, DbPool};
+
+/// The PostgreSQL server the tests use (a maintenance database on it, not a test database).
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_SERVER_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// A database created for one test and dropped when the test ends.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+static DATABASE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl TestDatabase {
+    pub fn create() -> TestDatabase {
+        // The creation time in the name lets CI remove databases left by killed runs, and only those.
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let name = format!(
+            "authtest_{created}_{}_{}",
+            std::process::id(),
+            DATABASE_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = PgConnection::establish(&format!("{}/postgres", server_url()))
+            .expect("PostgreSQL must be running for the API tests (see README: Testing)");
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .expect("create the test database");
+        TestDatabase {
+            url: format!("{}/{name}", server_url()),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", server_url())) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+                .execute(&mut admin);
+        }
+    }
+}
+
+/// A running application and what tests need to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub issuer: String,
+    pub pool: DbPool,
+    pub http: reqwest::Client,
+    pub settings: Settings,
+    // Dropped last: the database outlives every connection above.
+    pub database: TestDatabase,
+}
+
+/// Settings for tests: the defaults with a fresh database and no client cache (so registrations
+/// made during a test are seen at once).
+pub fn test_settings(database_url: &str) -> Settings {
+    let mut settings = Settings::defaults().expect("the built-in defaults load");
+    settings.database.url = SecretString::from(database_url.to_owned());
+    settings.database.pool_size = 6;
+    settings.database.acquire_timeout_ms = 2000;
+    settings.oauth.client_cache_ttl_ms = 0;
+    settings.workers = 2;
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the application after `customize` has changed its settings.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let database = TestDatabase::create();
+    let mut settings = test_settings(&database.url);
+    customize(&mut settings);
+    start(database, settings).await
+}
+
+/// Starts the application on a database created beforehand (with `settings` pointing at it).
+pub async fn start(database: TestDatabase, mut settings: Settings) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        shared::telemetry::init("auth-server-test", &settings.log);
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let port = listener.local_addr().unwrap().port();
+    settings.listen_addr = format!("127.0.0.1:{port}");
+    settings.issuer = format!("http://127.0.0.1:{port}");
+    let application = Application::build_with_listener(settings.clone(), listener)
+        .await
+        .expect("the application builds");
+    tokio::spawn(application.run_until_stopped());
+
+    let pool = shared::db::build_pool(&shared::configuration::DatabaseSettings {
+        url: SecretString::from(database.url.clone()),
+        pool_size: 2,
+        ..settings.database.clone()
+    });
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        issuer: settings.issuer.clone(),
+        pool,
+        http: no_redirect_client(false),
+        settings,
+        database,
+    }
+}
+
+pub fn no_redirect_client(cookies: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(cookies)
+        .build()
+        .unwrap()
+}
+
+/// A registered client and its credentials.
+#[derive(Clone, Debug)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+/// A PKCE pair.
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+impl Pkce {
+    pub fn new() -> Pkce {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).unwrap();
+        let verifier = URL_SAFE_NO_PAD.encode(bytes);
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        Pkce { verifier, challenge }
+    }
+}
+
+/// Tokens from a successful token response.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+impl TestApp {
+    pub fn conn(&self) -> shared::db::PooledDbConn {
+        self.pool.get().expect("a test database connection")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn create_scope(&self, name: &str) {
+        admin::scopes::create(&mut self.conn(), name, &format!("Lets the app {name} your data")).unwrap();
+    }
+
+    pub fn create_user(&self, username: &str, password: &str, scope: &str) -> String {
+        let spec = admin::users::UserSpec {
+            username: username.to_owned(),
+            email: format!("{username}@example.test"),
+            scope: Some(scope.to_owned()),
+            password: SecretString::from(password.to_owned()),
+        };
+        admin::users::create(&mut self.conn(), &spec).unwrap().id
+    }
+
+    pub fn create_client(&self, spec: ClientSpec) -> TestClient {
+        let CreatedClient {
+            client_id,
+            client_secret,
+        } = admin::clients::create(&mut self.conn(), &spec).unwrap();
+        TestClient {
+            id: client_id,
+            secret: client_secret,
+            redirect_uri: spec.redirect_uris.first().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The usual cast: scopes read, write and admin; alice (read write) with password
+    /// `alice-password`; a confidential web client allowed read and write.
+    pub fn standard_fixture(&self) -> TestClient {
+        for scope in ["read", "write", "admin"] {
+            self.create_scope(scope);
+        }
+        self.create_user("alice", "alice-password", "read write");
+        self.create_client(web_client_spec())
+    }
+
+    /// A confidential client that may introspect.
+    pub fn introspector(&self) -> TestClient {
+        self.create_client(ClientSpec {
+            name: "Resource server".into(),
+            grant_types: vec!["client_credentials".into()],
+            introspect: true,
+            ..Default::default()
+        })
+    }
+
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.url(path)).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(form_encode(id), Some(form_encode(secret)));
+        }
+        request.send().await.expect("the server answers")
+    }
+
+    /// POST /oauth2/token authenticated with client_secret_basic (or as a public client).
+    pub async fn token(&self, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+        match &client.secret {
+            Some(secret) => {
+                self.post_form("/oauth2/token", form, Some((&client.id, secret)))
+                    .await
+            }
+            None => {
+                let mut with_id = form.to_vec();
+                with_id.push(("client_id", &client.id));
+                self.post_form("/oauth2/token", &with_id, None).await
+            }
+        }
+    }
+
+    pub async fn introspect(&self, introspector: &TestClient, token: &str) -> Value {
+        let response = self
+            .post_form(
+                "/oauth2/introspect",
+                &[("token", token)],
+                Some((&introspector.id, introspector.secret.as_deref().unwrap())),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn refresh(&self, client: &TestClient, refresh_token: &str) -> reqwest::Response {
+        self.token(
+            client,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
+        )
+        .await
+    }
+
+    /// Runs the whole authorization code flow in a fresh browser and returns the code.
+    pub async fn authorization_code(
+        &self,
+        client: &TestClient,
+        username: &str,
+        password: &str,
+        scope: &str,
+        pkce: &Pkce,
+    ) -> String {
+        let browser = Browser::new(self);
+        browser
+            .sign_in_and_consent(client, username, password, scope, pkce)
+            .await
+    }
+
+    /// Authorization code flow and code exchange: the tokens alice gets for `client`.
+    pub async fn tokens_for_alice(&self, client: &TestClient, scope: &str) -> Tokens {
+        let pkce = Pkce::new();
+        let code = self
+            .authorization_code(client, "alice", "alice-password", scope, &pkce)
+            .await;
+        let response = self.exchange_code(client, &code, &pkce.verifier).await;
+        assert_eq!(response.status(), 200, "the code exchange succeeds");
+        tokens(response).await
+    }
+
+    pub async fn exchange_code(&self, client: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
+        self.token(
+            client,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await
+    }
+
+    /// Runs a closure on a direct database connection.
+    pub fn with_db<T>(&self, work: impl FnOnce(&mut DbConn) -> T) -> T {
+        work(&mut self.conn())
+    }
+
+    pub fn database_url(&self) -> &str {
+        self.settings.database.url.expose_secret()
+    }
+}
+
+/// The spec of a confidential web client with `https://client.test/cb`.
+pub fn web_client_spec() -> ClientSpec {
+    ClientSpec {
+        name: "Web App".into(),
+        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        redirect_uris: vec!["https://client.test/cb".into()],
+        scope: Some("read write".into()),
+        ..Default::default()
+    }
+}
+
+pub async fn tokens(response: reqwest::Response) -> Tokens {
+    let body: Value = response.json().await.unwrap();
+    Tokens {
+        access_token: body["access_token"].as_str().expect("an access token").to_owned(),
+        refresh_token: body["refresh_token"].as_str().map(str::to_owned),
+        scope: body["scope"].as_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value (for Basic credentials, RFC 6749 §2.3.1).
+pub fn form_encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A browser: keeps cookies, follows no redirect by itself.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub http: reqwest::Client,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Browser {
+            app,
+            http: no_redirect_client(true),
+        }
+    }
+
+    /// The /oauth2/authorize URL for a client with PKCE and a state.
+    pub fn authorize_url(&self, client: &TestClient, scope: &str, pkce: &Pkce, state: &str) -> String {
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client.id)
+            .append_pair("redirect_uri", &client.redirect_uri)
+            .append_pair("scope", scope)
+            .append_pair("state", state)
+            .append_pair("code_challenge", &pkce.challenge)
+            .append_pair("code_challenge_method", "S256")
+            .finish();
+        self.app.url(&format!("/oauth2/authorize?{query}"))
+    }
+
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        let url = if url.starts_with('/') {
+            self.app.url(url)
+        } else {
+            url.to_owned()
+        };
+        self.http.get(url).send().await.expect("the server answers")
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.app.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// Starts a flow and returns the login page's HTML (following the redirect to /login).
+    pub async fn start(
+        &self,
+        client: &TestClient,
+        scope: &str,
+        pkce: &Pkce,
+        state: &str,
+    ) -> reqwest::Response {
+        self.get(&self.authorize_url(client, scope, pkce, state)).await
+    }
+
+    /// Submits the login form of the page at `login_location`.
+    pub async fn submit_login(
+        &self,
+        login_location: &str,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let page = self.get(login_location).await.text().await.unwrap();
+        let request = hidden_field(&page, "request");
+        let csrf = hidden_field(&page, "csrf_token");
+        self.post(
+            "/login",
+            &[
+                ("request", &request),
+                ("csrf_token", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// Submits the consent form of the page at `consent_location`.
+    pub async fn submit_consent(&self, consent_location: &str, decision: &str) -> reqwest::Response {
+        let page = self.get(consent_location).await.text().await.unwrap();
+        let request = hidden_field(&page, "request");
+        let csrf = hidden_field(&page, "csrf_token");
+        self.post(
+            "/consent",
+            &[
+                ("request", &request),
+                ("csrf_token", &csrf),
+                ("decision", decision),
+            ],
+        )
+        .await
+    }
+
+    /// Authorize, sign in, consent if asked; returns the code from the final redirect.
+    pub async fn sign_in_and_consent(
+        &self,
+        client: &TestClient,
+        username: &str,
+        password: &str,
+        scope: &str,
+        pkce: &Pkce,
+    ) -> String {
+        let state = "xyz";
+        let mut response = self.start(client, scope, pkce, state).await;
+        let mut location = location(&response);
+        if location.starts_with("/login") {
+            response = self.submit_login(&location, username, password).await;
+            assert_eq!(response.status(), 303, "a successful sign-in answers 303");
+            location = crate::helpers::location(&response);
+        }
+        if location.starts_with("/consent") {
+            response = self.submit_consent(&location, "allow").await;
+            assert_eq!(response.status(), 303);
+            location = crate::helpers::location(&response);
+        }
+        let params = query_params(&location);
+        assert_eq!(
+            params.get("state").map(String::as_str),
+            Some(state),
+            "the state comes back: {location}"
+        );
+        params
+            .get("code")
+            .cloned()
+            .unwrap_or_else(|| panic!("a code in {location}"))
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("a Location header on a {} response", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The query parameters of a URL (relative or absolute).
+pub fn query_params(url: &str) -> std::collections::HashMap<String, String> {
+    let query = url.split_once('?').map(|(_, query)| query).unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+/// The value of a hidden input, found by its `name` in a page we render ourselves.
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("a field named {name} in the page:\n{html}"));
+    let rest = &html[start..];
+    let value_start = rest.find("value=\"").unwrap() + "value=\"".len();
+    let value_end = rest[value_start..].find('"').unwrap();
+    rest[value_start..value_start + value_end].to_owned()
+}
