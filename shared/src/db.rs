@@ -1,10 +1,11 @@
 //! The one database connection type, its pool, the embedded-migrations runner and `run`, which takes
 //! a synchronous diesel query off the async threads.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use secrecy::ExposeSecret;
 
@@ -19,10 +20,39 @@ pub type DbConn = diesel::PgConnection;
 pub type DbBackend = diesel::pg::Pg;
 
 /// A pool of [`DbConn`].
-pub type DbPool = Pool<ConnectionManager<DbConn>>;
+pub type DbPool = Pool<DbConnectionManager>;
 
 /// A connection checked out of a [`DbPool`].
-pub type PooledDbConn = PooledConnection<ConnectionManager<DbConn>>;
+pub type PooledDbConn = PooledConnection<DbConnectionManager>;
+
+thread_local! {
+    /// Set by [`run`] just before it returns a connection found dead, so that the pool discards it.
+    static DISCARD_RETURNED_CONNECTION: Cell<bool> = const { Cell::new(false) };
+}
+
+/// diesel's connection manager, plus a way to discard connections whose socket died. diesel only
+/// reports a connection broken when its transaction state is; a connection to a database that
+/// restarted would otherwise go back to the pool and fail every request that draws it, forever.
+#[derive(Debug)]
+pub struct DbConnectionManager(ConnectionManager<DbConn>);
+
+impl ManageConnection for DbConnectionManager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        self.0.is_valid(conn)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        // r2d2 calls this synchronously while the connection is dropped, on the dropping thread.
+        DISCARD_RETURNED_CONNECTION.with(|discard| discard.replace(false)) || self.0.has_broken(conn)
+    }
+}
 
 /// Why a database call could not be made at all (as opposed to a query that failed).
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +68,7 @@ pub enum DbError {
 /// Builds the pool without connecting, so a service starts (and reports not-ready) while the
 /// database is down, and recovers by itself when it comes back.
 pub fn build_pool(settings: &DatabaseSettings) -> DbPool {
-    let manager = ConnectionManager::<DbConn>::new(settings.url.expose_secret());
+    let manager = DbConnectionManager(ConnectionManager::<DbConn>::new(settings.url.expose_secret()));
     Pool::builder()
         .max_size(settings.pool_size)
         .min_idle(Some(settings.pool_size.min(2)))
@@ -81,7 +111,14 @@ where
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().map_err(DbError::Unavailable)?;
-        work(&mut conn)
+        let outcome = work(&mut conn);
+        // Only on the error path (so the happy path pays no extra round trip): a connection that
+        // cannot run `SELECT 1` is dead and must not go back to the pool.
+        if outcome.is_err() && conn.batch_execute("SELECT 1").is_err() {
+            DISCARD_RETURNED_CONNECTION.with(|discard| discard.set(true));
+        }
+        drop(conn);
+        outcome
     })
     .await
     .map_err(DbError::TaskFailed)?
