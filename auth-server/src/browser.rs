@@ -122,3 +122,39 @@ pub fn csrf_token_is_valid(submitted: &str, browser_value: &str, request_id: &st
         .ct_eq(submitted.as_bytes())
         .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_an_https_issuer_cookies_are_secure_and_host_prefixed() {
+        let cookies = BrowserCookies::new(true);
+        let session = cookies.session_cookie("oss_x".into(), 60);
+        assert_eq!(session.name(), "__Host-auth_session");
+        assert_eq!(session.secure(), Some(true));
+        assert_eq!(session.http_only(), Some(true));
+        assert_eq!(session.same_site(), Some(SameSite::Lax));
+        assert_eq!(session.path(), Some("/"));
+        assert_eq!(
+            cookies.browser_cookie("obr_x".into()).name(),
+            "__Host-auth_browser"
+        );
+    }
+
+    #[test]
+    fn over_plain_http_for_local_use_cookies_are_not_secure() {
+        let cookies = BrowserCookies::new(false);
+        assert_eq!(cookies.session_cookie("oss_x".into(), 60).secure(), Some(false));
+        assert_eq!(cookies.session_name(), "auth_session");
+    }
+
+    #[test]
+    fn the_csrf_token_depends_on_the_browser_and_the_request() {
+        let token = csrf_token("obr_a", "oar_1");
+        assert!(csrf_token_is_valid(&token, "obr_a", "oar_1"));
+        assert!(!csrf_token_is_valid(&token, "obr_b", "oar_1"));
+        assert!(!csrf_token_is_valid(&token, "obr_a", "oar_2"));
+        assert!(!csrf_token_is_valid("", "obr_a", "oar_1"));
+    }
+}

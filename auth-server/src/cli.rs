@@ -198,10 +198,10 @@ impl From<AdminError> for CliError {
 
 async fn serve(settings: Settings) -> Result<(), CliError> {
     shared::telemetry::init("auth-server", &settings.log);
-    let listen_addr = settings.listen_addr.clone();
     let issuer = settings.issuer.clone();
     let application = Application::build(settings).await.map_err(CliError::Other)?;
-    tracing::info!(listen_addr = %listen_addr, issuer = %issuer, "auth-server listening");
+    let port = application.port();
+    tracing::info!(port, issuer = %issuer, "auth-server listening on port {port}");
     application
         .run_until_stopped()
         .await

@@ -186,8 +186,9 @@ impl ResponseError for OAuthError {
 
     fn error_response(&self) -> HttpResponse {
         if let (Some(cause), true) = (&self.cause, self.status.is_server_error()) {
-            tracing::error!(error.code = self.code.as_str(), error.cause = ?cause, "request failed");
+            tracing::error!(error.code = self.code.as_str(), error.cause = %format_args!("{cause:#}"), "request failed");
         }
+        metrics::counter!("oauth_errors_total", "error" => self.code.as_str()).increment(1);
         let mut response = HttpResponse::build(self.status);
         no_store(&mut response);
         if let Some(challenge) = &self.challenge {
@@ -314,7 +315,7 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         if let (Some(cause), true) = (&self.cause, self.status.is_server_error()) {
-            tracing::error!(error.cause = ?cause, "page request failed");
+            tracing::error!(error.cause = %format_args!("{cause:#}"), "page request failed");
         }
         let mut response = pages::error_page(self.status, self.title, &self.message);
         if let Some(secs) = self.retry_after_secs {

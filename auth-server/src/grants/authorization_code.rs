@@ -123,6 +123,7 @@ fn revoke_family_of_replayed(
     let grant_id = db::authorization_codes::find(conn, code_hash)?.and_then(|code| code.grant_id);
     if let Some(grant_id) = grant_id {
         tracing::warn!(grant.id = %grant_id, "authorization code replayed: revoking its tokens");
+        metrics::counter!("oauth_code_replay_total").increment(1);
         db::grants::revoke(conn, &grant_id, "authorization_code_replayed", now)?;
     }
     Ok(())

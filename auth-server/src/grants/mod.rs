@@ -49,7 +49,13 @@ pub fn resolve_requested_scope(
             }
         }
     }
-    Ok(client.allowed_part_of(requested))
+    let granted = client.allowed_part_of(requested);
+    if requested.is_some_and(|requested| !requested.is_empty()) && granted.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "none of the requested scopes may be granted to this client",
+        ));
+    }
+    Ok(granted)
 }
 
 /// Parses the `scope` parameter of a token request.

@@ -55,6 +55,7 @@ pub fn rotate(
         };
         if reused || !db::refresh_tokens::claim_for_rotation(conn, &token_hash, now)? {
             tracing::warn!(grant.id = %token.grant_id, client.id = %client.id, "refresh token reused: revoking its family");
+            metrics::counter!("oauth_refresh_token_reuse_total").increment(1);
             db::grants::revoke(conn, &token.grant_id, "refresh_token_reused", now)?;
             return Ok(Err(OAuthError::invalid_grant("the refresh token has already been used")));
         }

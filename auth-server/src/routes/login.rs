@@ -58,6 +58,7 @@ pub async fn post_login(
         .blocked_for(&account_key)
         .or(throttles.login_per_ip.blocked_for(&ip))
     {
+        metrics::counter!("auth_sign_in_total", "outcome" => "throttled").increment(1);
         return Err(PageError::too_many_attempts(retry_after));
     }
 
@@ -65,10 +66,12 @@ pub async fn post_login(
         throttles.login_per_account_and_ip.record_failure(&account_key);
         throttles.login_per_ip.record_failure(&ip);
         tracing::info!(client.id = %pending.client.id, "sign-in failed");
+        metrics::counter!("auth_sign_in_total", "outcome" => "failure").increment(1);
         return Ok(login_form(&pending, &username, Some(BAD_CREDENTIALS)));
     };
     let session = start_session(&state, &http, user).await?;
     tracing::info!(user.id = %session.0.user.id, client.id = %pending.client.id, "signed in");
+    metrics::counter!("auth_sign_in_total", "outcome" => "success").increment(1);
     let mut response = flow::advance(&state, &pending, Some(&session.0)).await?;
     response.add_cookie(&session.1).map_err(PageError::internal)?;
     Ok(response)

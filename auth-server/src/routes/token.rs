@@ -69,6 +69,7 @@ pub async fn post_token(
             .await?
         }
     };
+    metrics::counter!("oauth_tokens_issued_total", "grant_type" => grant_type.as_str()).increment(1);
     let mut ok = HttpResponse::Ok();
     no_store(&mut ok);
     Ok(ok.json(response))

@@ -71,8 +71,8 @@ pub struct TestApp {
     pub pool: DbPool,
     pub http: reqwest::Client,
     pub settings: Settings,
-    // Dropped last: the database outlives every connection above.
-    pub database: TestDatabase,
+    /// Dropped (the database with it) when the last holder is: after every connection above.
+    pub database: std::sync::Arc<TestDatabase>,
 }
 
 /// Settings for tests: the defaults with a fresh database and no client cache (so registrations
@@ -124,7 +124,7 @@ pub async fn start(database: TestDatabase, mut settings: Settings) -> TestApp {
         pool,
         http: no_redirect_client(false),
         settings,
-        database,
+        database: std::sync::Arc::new(database),
     }
 }
 
@@ -501,4 +501,99 @@ pub fn hidden_field(html: &str, name: &str) -> String {
     let value_start = rest.find("value=\"").unwrap() + "value=\"".len();
     let value_end = rest[value_start..].find('"').unwrap();
     rest[value_start..value_start + value_end].to_owned()
+}
+
+// The token, introspection and revocation endpoints: clients, requests and the error format.
+
+/// The spec of a public client (no secret) of the code flow with `https://client.test/cb`.
+pub fn public_web_client_spec() -> ClientSpec {
+    ClientSpec {
+        name: "Mobile App".into(),
+        public: true,
+        ..web_client_spec()
+    }
+}
+
+/// The spec of a confidential client that acts on its own behalf (client_credentials only).
+pub fn service_client_spec(scope: &str) -> ClientSpec {
+    ClientSpec {
+        name: "Batch service".into(),
+        grant_types: vec!["client_credentials".into()],
+        scope: Some(scope.to_owned()),
+        ..Default::default()
+    }
+}
+
+impl TestApp {
+    /// POSTs a form to `path` as `client`: client_secret_basic when it has a secret, otherwise
+    /// (a public client) with only `client_id` in the body.
+    pub async fn post_as_client(
+        &self,
+        client: &TestClient,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        match &client.secret {
+            Some(secret) => self.post_form(path, form, Some((&client.id, secret))).await,
+            None => {
+                let mut with_id = form.to_vec();
+                with_id.push(("client_id", &client.id));
+                self.post_form(path, &with_id, None).await
+            }
+        }
+    }
+
+    /// POST /oauth2/token with `grant_type=client_credentials` and, if given, a scope.
+    pub async fn client_credentials(&self, client: &TestClient, scope: Option<&str>) -> reqwest::Response {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend(scope.map(|scope| ("scope", scope)));
+        self.token(client, &form).await
+    }
+
+    /// POST /oauth2/revoke of `token` by `client`.
+    pub async fn revoke(&self, client: &TestClient, token: &str) -> reqwest::Response {
+        self.post_as_client(client, "/oauth2/revoke", &[("token", token)])
+            .await
+    }
+
+    /// The id of a user, for comparing with `sub`.
+    pub fn user_id(&self, username: &str) -> String {
+        auth_server::db::users::find_by_username(&mut self.conn(), username)
+            .expect("the users table answers")
+            .unwrap_or_else(|| panic!("a user named {username}"))
+            .id
+    }
+}
+
+/// Checks an OAuth error response (RFC 6749 §5.2) and returns its body: the status, `no-store` and
+/// `no-cache`, a JSON body with the error code, a description of the allowed characters only, and
+/// the request id that the `x-request-id` header also carries.
+pub async fn assert_oauth_error(response: reqwest::Response, status: u16, error: &str) -> Value {
+    assert_eq!(
+        response.status().as_u16(),
+        status,
+        "the status of a {error} error"
+    );
+    let headers = response.headers().clone();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["pragma"], "no-cache");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .expect("an ASCII content type")
+            .starts_with("application/json"),
+        "{headers:?}"
+    );
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["error"], error, "{body}");
+    let description = body["error_description"].as_str().expect("an error_description");
+    assert!(
+        description
+            .bytes()
+            .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)),
+        "error_description has characters outside %x20-21 / %x23-5B / %x5D-7E: {description:?}"
+    );
+    let request_id = body["request_id"].as_str().expect("a request_id");
+    assert_eq!(headers["x-request-id"], request_id);
+    body
 }

@@ -1,5 +1,21 @@
 //! The auth-server's API tests: one binary, one module per resource.
 
+// Helpers outside `#[test]` functions are test code too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+mod fault_proxy;
 mod helpers;
 
 mod authorization_code;
+mod authorize;
+mod cli;
+mod database_down;
+mod introspection;
+mod login_and_consent;
+mod logs;
+mod metadata;
+mod oauth2_client;
+mod refresh_token;
+mod revocation;
+mod schema;
+mod token_endpoint;

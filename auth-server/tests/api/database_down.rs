@@ -1,0 +1,111 @@
+//! When PostgreSQL goes away: the token endpoint answers 503 JSON, the authorization endpoint sends
+//! the user back to the client with `temporarily_unavailable`, readiness reports it, and everything
+//! recovers by itself when the database returns.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::fault_proxy::FaultProxy;
+use crate::helpers::*;
+
+async fn app_behind_proxy() -> (TestApp, FaultProxy) {
+    let database = TestDatabase::create();
+    let proxy = FaultProxy::start("127.0.0.1:5432").await;
+    let proxied_url = format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, database.name);
+    let mut settings = test_settings(&proxied_url);
+    settings.database.acquire_timeout_ms = 500;
+    // The client registration is cached, as in production, so /authorize can still validate the
+    // client and redirect safely while the database is down.
+    settings.oauth.client_cache_ttl_ms = 60_000;
+    let app = start(database, settings).await;
+    (app, proxy)
+}
+
+#[tokio::test]
+async fn with_the_database_down_token_requests_get_503_json_and_authorize_redirects_back() {
+    let (app, proxy) = app_behind_proxy().await;
+    let client = app.standard_fixture();
+    let pkce = Pkce::new();
+    // Warm the client cache through one real request.
+    let browser = Browser::new(&app);
+    assert_eq!(browser.start(&client, "read", &pkce, "s").await.status(), 303);
+
+    proxy.cut();
+
+    let token = app
+        .token(
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", "ort_x")],
+        )
+        .await;
+    assert_eq!(token.status(), 503);
+    assert_eq!(token.headers()["cache-control"], "no-store");
+    let body: Value = token.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(
+        !body.to_string().contains("postgres"),
+        "no internals in the body: {body}"
+    );
+
+    let authorize = browser.start(&client, "read", &pkce, "s2").await;
+    assert_eq!(authorize.status(), 302);
+    let params = query_params(&location(&authorize));
+    assert_eq!(params["error"], "temporarily_unavailable");
+    assert_eq!(params["state"], "s2");
+    assert_eq!(params["iss"], app.issuer);
+
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(
+        app.http.get(app.url("/healthz")).send().await.unwrap().status(),
+        200,
+        "liveness stays up"
+    );
+}
+
+#[tokio::test]
+async fn the_server_recovers_by_itself_when_the_database_returns() {
+    let (app, proxy) = app_behind_proxy().await;
+    let client = app.create_client_with_scopes();
+    proxy.cut();
+    assert_eq!(client_credentials(&app, &client).await, 503);
+
+    proxy.restore();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = client_credentials(&app, &client).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {status} 20 s after the database returned"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.http.get(app.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+}
+
+async fn client_credentials(app: &TestApp, client: &TestClient) -> u16 {
+    app.token(client, &[("grant_type", "client_credentials")])
+        .await
+        .status()
+        .as_u16()
+}
+
+impl TestApp {
+    fn create_client_with_scopes(&self) -> TestClient {
+        self.create_scope("read");
+        self.create_client(auth_server::admin::clients::ClientSpec {
+            name: "Machine".into(),
+            grant_types: vec!["client_credentials".into()],
+            scope: Some("read".into()),
+            ..Default::default()
+        })
+    }
+}

@@ -1,0 +1,50 @@
+//! A TCP proxy in front of PostgreSQL that a test can cut, to see how the server behaves when its
+//! database goes away (without stopping the PostgreSQL that other tests share).
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub struct FaultProxy {
+    pub port: u16,
+    cut: watch::Sender<bool>,
+}
+
+impl FaultProxy {
+    /// Starts forwarding a local port to `upstream` (host:port).
+    pub async fn start(upstream: &str) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (cut, watcher) = watch::channel(false);
+        let upstream = upstream.to_owned();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                if *watcher.borrow() {
+                    continue; // Cut: accept and drop, as a dead server behind a live port would.
+                }
+                let upstream = upstream.clone();
+                let mut watcher = watcher.clone();
+                tokio::spawn(async move {
+                    let Ok(outbound) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut inbound, mut outbound) = (inbound, outbound);
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watcher.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        FaultProxy { port, cut }
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    /// Forwards again.
+    pub fn restore(&self) {
+        self.cut.send_replace(false);
+    }
+}

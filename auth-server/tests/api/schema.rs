@@ -1,0 +1,102 @@
+//! `src/db/schema.rs` is kept by hand (backend-neutral types); this fails when it drifts from the
+//! migrations: a table or column missing on either side, or a nullability that differs.
+
+use std::collections::BTreeSet;
+
+use auth_server::db::schema::*;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+
+use crate::helpers::*;
+
+#[derive(QueryableByName, Debug)]
+struct Column {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+    #[diesel(sql_type = Bool)]
+    nullable: bool,
+}
+
+/// `table.column` for every column diesel selects with `all_columns`, from the SQL it generates.
+fn declared<T>(table: T) -> Vec<String>
+where
+    T: diesel::Table + diesel::query_dsl::methods::SelectDsl<<T as diesel::Table>::AllColumns> + Copy,
+    <T as diesel::query_dsl::methods::SelectDsl<<T as diesel::Table>::AllColumns>>::Output:
+        diesel::query_builder::QueryFragment<Pg>,
+{
+    let sql = diesel::debug_query::<Pg, _>(&table.select(T::all_columns())).to_string();
+    let selected = sql
+        .trim_start_matches("SELECT ")
+        .split(" FROM ")
+        .next()
+        .unwrap()
+        .to_owned();
+    selected
+        .split(", ")
+        .map(|column| column.split(" -- ").next().unwrap().replace('"', ""))
+        .collect()
+}
+
+#[tokio::test]
+async fn schema_rs_lists_exactly_the_migrated_tables_and_columns() {
+    let app = spawn_app().await;
+    let declared: BTreeSet<String> = [
+        declared(access_tokens::table),
+        declared(authorization_codes::table),
+        declared(authorization_requests::table),
+        declared(client_scopes::table),
+        declared(clients::table),
+        declared(consents::table),
+        declared(grants::table),
+        declared(login_sessions::table),
+        declared(refresh_tokens::table),
+        declared(scopes::table),
+        declared(user_scopes::table),
+        declared(users::table),
+    ]
+    .concat()
+    .into_iter()
+    .collect();
+
+    let migrated: Vec<Column> = app.with_db(|conn| {
+        diesel::sql_query(
+            "SELECT table_name::text, column_name::text, is_nullable = 'YES' AS nullable FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
+        )
+        .load(conn)
+        .unwrap()
+    });
+    let migrated_names: BTreeSet<String> = migrated
+        .iter()
+        .map(|column| format!("{}.{}", column.table_name, column.column_name))
+        .collect();
+
+    assert_eq!(declared, migrated_names);
+    let nullable_in_database: BTreeSet<String> = migrated
+        .iter()
+        .filter(|column| column.nullable)
+        .map(|column| format!("{}.{}", column.table_name, column.column_name))
+        .collect();
+    assert_eq!(nullable_in_database, nullable_in_schema_rs());
+}
+
+/// The columns `schema.rs` declares `Nullable<…>`. Kept next to the check so a change to one side
+/// is a visible change to this list.
+fn nullable_in_schema_rs() -> BTreeSet<String> {
+    let source = include_str!("../../src/db/schema.rs");
+    let mut table = String::new();
+    let mut nullable = BTreeSet::new();
+    for line in source.lines().map(str::trim) {
+        if let Some(name) = line.strip_suffix(") {").and_then(|head| head.split(" (").next()) {
+            table = name.to_owned();
+        } else if let Some((column, kind)) = line.split_once(" -> ")
+            && kind.starts_with("Nullable<")
+        {
+            nullable.insert(format!("{table}.{column}"));
+        }
+    }
+    nullable
+}
