@@ -341,11 +341,12 @@ struct ScratchDatabase {
 impl ScratchDatabase {
     fn create(server_url: &str) -> anyhow::Result<ScratchDatabase> {
         let name = format!("authbench_{}", std::process::id());
-        let mut admin = PgConnection::establish(&format!("{server_url}/postgres"))?;
+        let mut admin = PgConnection::establish(&format!("{server_url}/postgres?sslmode=disable"))?;
         diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin)?;
         diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut admin)?;
         Ok(ScratchDatabase {
-            url: format!("{server_url}/{name}"),
+            // No TLS on loopback: the benchmark measures the server, not libpq's OpenSSL.
+            url: format!("{server_url}/{name}?sslmode=disable"),
             server_url: server_url.to_owned(),
             name,
         })
@@ -354,7 +355,9 @@ impl ScratchDatabase {
 
 impl Drop for ScratchDatabase {
     fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", self.server_url)) {
+        if let Ok(mut admin) =
+            PgConnection::establish(&format!("{}/postgres?sslmode=disable", self.server_url))
+        {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
                 .execute(&mut admin);
         }

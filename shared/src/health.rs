@@ -62,3 +62,11 @@ async fn get_readyz(readiness: web::Data<Readiness>) -> HttpResponse {
         HttpResponse::ServiceUnavailable().json(json!({ "status": "not_ready", "failing": failures }))
     }
 }
+
+/// The readiness check of a service that needs its database: a connection answers `SELECT 1`.
+pub fn database_check(pool: crate::db::DbPool) -> ReadinessCheck {
+    Box::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move { crate::db::ping(&pool).await })
+    })
+}

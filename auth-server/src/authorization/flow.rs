@@ -74,7 +74,10 @@ pub async fn advance(
         return Ok(see_other(&format!("/login?request={}", pending.request.id)));
     };
     let (granted, consented) = granted_and_consented(state, pending, &session.user.id).await?;
-    if pending.client.skip_consent || granted.is_subset(&consented) {
+    // A client the user never agreed to is always shown, even when no scope is at stake: letting
+    // it learn who signed in is itself a decision for the user.
+    let covered = consented.is_some_and(|consented| granted.is_subset(&consented));
+    if pending.client.skip_consent || covered {
         let location = issue_code(state, pending, session, &granted, false).await?;
         Ok(see_other(&location))
     } else {
@@ -83,12 +86,12 @@ pub async fn advance(
 }
 
 /// The scope the user would grant (the request's, limited to what the user may hold), and what the
-/// user already agreed to share with this client.
+/// user already agreed to share with this client (`None`: never asked).
 pub async fn granted_and_consented(
     state: &AppState,
     pending: &Pending,
     user_id: &str,
-) -> Result<(ScopeSet, ScopeSet), PageError> {
+) -> Result<(ScopeSet, Option<ScopeSet>), PageError> {
     let requested = ScopeSet::parse(&pending.request.scope).unwrap_or_default();
     let (user_id, client_id) = (user_id.to_owned(), pending.client.id.clone());
     let (held, consented) = run(&state.pool, move |conn| {

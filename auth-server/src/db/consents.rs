@@ -8,17 +8,16 @@ use super::models::Consent;
 use super::schema::consents;
 use crate::domain::scope::ScopeSet;
 
-/// The scopes this user has agreed to share with this client (empty if none).
-pub fn consented_scopes(conn: &mut DbConn, user_id: &str, client_id: &str) -> QueryResult<ScopeSet> {
+/// The scopes this user has agreed to share with this client, or `None` if the user never agreed to
+/// anything with it.
+pub fn consented_scopes(conn: &mut DbConn, user_id: &str, client_id: &str) -> QueryResult<Option<ScopeSet>> {
     let scope: Option<String> = consents::table
         .find((user_id, client_id))
         .select(consents::scope)
         .first(conn)
         .optional()?;
     // Stored scope lists were validated when written; an unparsable one counts as no consent.
-    Ok(scope
-        .and_then(|scope| ScopeSet::parse(&scope).ok())
-        .unwrap_or_default())
+    Ok(scope.map(|scope| ScopeSet::parse(&scope).unwrap_or_default()))
 }
 
 /// Adds scopes to what the user has agreed to share with the client. Call inside a transaction.

@@ -12,7 +12,10 @@ use crate::helpers::*;
 async fn app_behind_proxy() -> (TestApp, FaultProxy) {
     let database = TestDatabase::create();
     let proxy = FaultProxy::start("127.0.0.1:5432").await;
-    let proxied_url = format!("postgres://postgres@127.0.0.1:{}/{}", proxy.port, database.name);
+    let proxied_url = format!(
+        "postgres://postgres@127.0.0.1:{}/{}{LOCAL_OPTIONS}",
+        proxy.port, database.name
+    );
     let mut settings = test_settings(&proxied_url);
     settings.database.acquire_timeout_ms = 500;
     // The client registration is cached, as in production, so /authorize can still validate the

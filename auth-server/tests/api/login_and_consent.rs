@@ -349,3 +349,19 @@ async fn the_pages_answer_other_methods_with_405() {
     let response = app.http.delete(app.url("/login")).send().await.unwrap();
     assert_eq!(response.status(), 405);
 }
+
+#[tokio::test]
+async fn a_client_the_user_never_agreed_to_asks_for_consent_even_when_no_scope_is_at_stake() {
+    let app = spawn_app().await;
+    let client = app.standard_fixture();
+    app.create_user("dave", "dave-password", "");
+    let browser = Browser::new(&app);
+    let login = location(&browser.start(&client, "read", &Pkce::new(), "s").await);
+
+    let response = browser.submit_login(&login, "dave", "dave-password").await;
+
+    assert!(
+        location(&response).starts_with("/consent?request="),
+        "the user decides whether the app may know them"
+    );
+}

@@ -1,0 +1,4 @@
+//! The jobs-service: runs the platform's periodic jobs. See README.md for what it does and its settings.
+
+pub mod configuration;
+pub mod startup;

@@ -1,0 +1,45 @@
+//! Building the application on a bound listener: the standard endpoints and middleware of
+//! `shared::server::HttpService`, and this service's readiness checks.
+
+use std::net::TcpListener;
+
+use anyhow::Context;
+use shared::db::build_pool;
+use shared::health::{Readiness, database_check};
+use shared::server::HttpService;
+
+use crate::configuration::Settings;
+
+/// A running jobs-service.
+pub struct Application(HttpService);
+
+impl Application {
+    /// Binds `settings.listen_addr` (port 0 picks a free port) and builds the server.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.listen_addr)
+            .with_context(|| format!("cannot listen on {} (listen_addr)", settings.listen_addr))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Builds the server on an already bound listener.
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
+        // The database is not contacted here: the service starts while it is down and reports
+        // not-ready until it answers.
+        let readiness = Readiness::new(vec![("database", database_check(build_pool(&settings.database)))]);
+        let service = HttpService::start(listener, settings.workers, settings.shutdown, readiness, |_| {})?;
+        Ok(Application(service))
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.0.port()
+    }
+
+    /// Serves until SIGTERM/SIGINT, then drains gracefully.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.0.run_until_stopped().await
+    }
+}

@@ -1,0 +1,5 @@
+//! The jobs-service's API tests: one binary, one module per resource.
+
+mod helpers;
+
+mod health;

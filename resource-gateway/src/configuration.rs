@@ -1,0 +1,73 @@
+//! The resource-gateway's settings (see `configuration/base.yaml` for the defaults and README.md for each).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use shared::configuration::{ConfigError, ConfigSource, ShutdownSettings};
+use shared::telemetry::LogSettings;
+
+/// Every setting of the resource-gateway.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `host:port` to listen on (`GATEWAY_LISTEN_ADDR`).
+    pub listen_addr: String,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    pub log: LogSettings,
+    pub shutdown: ShutdownSettings,
+    pub auth: AuthSettings,
+}
+
+/// How the gateway reaches the auth-server.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    /// The auth-server's token introspection endpoint (RFC 7662); not called yet.
+    pub introspection_url: String,
+}
+
+impl Settings {
+    /// Loads the defaults, then `file` (or `GATEWAY_CONFIG_FILE`), then `GATEWAY_*`.
+    pub fn load(file: Option<PathBuf>) -> Result<Settings, ConfigError> {
+        shared::configuration::load(source(file))
+    }
+
+    /// Loads only the defaults (tests start from these and change fields).
+    pub fn defaults() -> Result<Settings, ConfigError> {
+        shared::configuration::load_with_environment(source(None), &[])
+    }
+}
+
+fn source(file: Option<PathBuf>) -> ConfigSource {
+    ConfigSource {
+        defaults: include_str!("../configuration/base.yaml"),
+        file,
+        env_prefix: "GATEWAY",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_environment_variables_override_the_defaults() {
+        let environment = [
+            ("GATEWAY_LISTEN_ADDR", "0.0.0.0:9080"),
+            (
+                "GATEWAY_AUTH__INTROSPECTION_URL",
+                "http://auth:8081/oauth2/introspect",
+            ),
+        ]
+        .map(|(key, value)| (key.to_owned(), value.to_owned()));
+
+        let settings: Settings =
+            shared::configuration::load_with_environment(source(None), &environment).unwrap();
+
+        assert_eq!(settings.listen_addr, "0.0.0.0:9080");
+        assert_eq!(
+            settings.auth.introspection_url,
+            "http://auth:8081/oauth2/introspect"
+        );
+        assert_eq!(Settings::defaults().unwrap().listen_addr, "127.0.0.1:8080");
+    }
+}
