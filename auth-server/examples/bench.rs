@@ -1,17 +1,23 @@
 //! Throughput benchmark of the auth-server's hot paths against two floors, measured in one run.
 //!
-//!     cargo run --release -p auth-server --example bench -- [--seconds 10] [--connections 32]
+//!     cargo run --release -p auth-server --example bench -- \
+//!         [--seconds 10] [--connections 32] [--driver wrk|builtin] [--pool-size N]
 //!
 //! It creates a scratch PostgreSQL database (TEST_DATABASE_SERVER_URL, default
 //! postgres://postgres@127.0.0.1:5432), starts in this process the real auth-server and a floor
 //! server with two handlers, and drives each of four targets in turn with a fixed number of
-//! keep-alive connections:
-//!   plain       GET  an actix-web handler that returns a constant (the HTTP floor)
-//!   select      GET  an actix-web handler doing one indexed SELECT through the same diesel pool
+//! keep-alive connections, all receiving the same shape of request (a POST with a form body and a
+//! Basic header):
+//!   plain       an actix-web handler that reads the body and returns a constant (the HTTP floor)
+//!   select      an actix-web handler doing one indexed SELECT through the same diesel pool
 //!   token       POST /oauth2/token, client_credentials with client_secret_basic
 //!   introspect  POST /oauth2/introspect of an active access token
-//! and prints requests/s, p50 and p99 for each, and the ratios to the floors. Server and load share
-//! the machine's cores, so compare ratios from one run, not absolute figures across machines.
+//! and prints requests/s, p50 and p99 for each, and the ratios to the floors.
+//!
+//! The load comes from `wrk` when it is installed (`apt-get install wrk`: a C load generator that
+//! leaves the servers most of the cores) and otherwise from reqwest tasks in this process, which
+//! take a large share of the CPU themselves. Server, database and load share the machine, so
+//! compare ratios from one run, not absolute figures across runs or machines.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -29,6 +35,11 @@ use shared::db::DbPool;
 struct Options {
     seconds: u64,
     connections: usize,
+    /// `wrk` (the default when installed: a C load generator that leaves the servers most of the
+    /// two cores) or `builtin` (reqwest tasks in this process).
+    driver: String,
+    /// Overrides `database.pool_size` (both servers use it).
+    pool_size: Option<u32>,
 }
 
 fn options() -> Options {
@@ -40,9 +51,31 @@ fn options() -> Options {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
+    let wrk_installed = std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_ok();
+    let driver = args
+        .iter()
+        .position(|arg| arg == "--driver")
+        .and_then(|at| args.get(at + 1).cloned())
+        .unwrap_or_else(|| {
+            if wrk_installed {
+                "wrk".into()
+            } else {
+                "builtin".into()
+            }
+        });
+    let pool_size = args
+        .iter()
+        .position(|arg| arg == "--pool-size")
+        .and_then(|at| args.get(at + 1))
+        .and_then(|v| v.parse().ok());
     Options {
         seconds: value("--seconds", 10),
         connections: value("--connections", 32) as usize,
+        driver,
+        pool_size,
     }
 }
 
@@ -56,6 +89,9 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = Settings::defaults()?;
     settings.database.url = SecretString::from(database.url.clone());
     settings.log.filter = "warn".into();
+    if let Some(pool_size) = options.pool_size {
+        settings.database.pool_size = pool_size;
+    }
     shared::telemetry::init("bench", &settings.log);
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let auth_port = listener.local_addr()?.port();
@@ -72,9 +108,10 @@ async fn main() -> anyhow::Result<()> {
     let token_for_introspection = issue_token(&auth, &fixture.service).await?;
 
     println!(
-        "auth-server benchmark: {} connections, {} s per target, PostgreSQL pool of {}, {} HTTP workers",
+        "auth-server benchmark: {} connections, {} s per target, load from {}, PostgreSQL pool of {}, {} HTTP workers",
         options.connections,
         options.seconds,
+        options.driver,
         settings.database.pool_size,
         if settings.workers == 0 {
             "one-per-core".to_owned()
@@ -82,9 +119,22 @@ async fn main() -> anyhow::Result<()> {
             settings.workers.to_string()
         }
     );
+    // Every target receives the same shape of request (a POST with a form body and a Basic header),
+    // so the ratios compare the servers' work and not the load generator's.
+    let introspect_body = format!("token={token_for_introspection}");
     let targets = [
-        Target::get("plain", format!("{floor}/plain")),
-        Target::get("select", format!("{floor}/select")),
+        Target::post(
+            "plain",
+            format!("{floor}/plain"),
+            introspect_body.clone(),
+            &fixture.introspector,
+        ),
+        Target::post(
+            "select",
+            format!("{floor}/select"),
+            introspect_body.clone(),
+            &fixture.introspector,
+        ),
         Target::post(
             "token",
             format!("{auth}/oauth2/token"),
@@ -94,13 +144,17 @@ async fn main() -> anyhow::Result<()> {
         Target::post(
             "introspect",
             format!("{auth}/oauth2/introspect"),
-            format!("token={token_for_introspection}"),
+            introspect_body,
             &fixture.introspector,
         ),
     ];
     let mut results = Vec::new();
     for target in &targets {
-        let result = load(target, &options).await;
+        let result = if options.driver == "wrk" {
+            load_with_wrk(target, &options)?
+        } else {
+            load(target, &options).await
+        };
         println!(
             "{:<11} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests, {} errors)",
             target.name, result.per_second, result.p50_ms, result.p99_ms, result.requests, result.errors
@@ -141,15 +195,6 @@ struct Target {
 }
 
 impl Target {
-    fn get(name: &'static str, url: String) -> Target {
-        Target {
-            name,
-            url,
-            body: None,
-            basic: None,
-        }
-    }
-
     fn post(name: &'static str, url: String, body: String, client: &(String, String)) -> Target {
         Target {
             name,
@@ -230,17 +275,99 @@ async fn load(target: &Target, options: &Options) -> LoadResult {
     }
 }
 
+/// Drives a target with `wrk` (one thread, keep-alive connections) and parses its summary.
+fn load_with_wrk(target: &Target, options: &Options) -> anyhow::Result<LoadResult> {
+    use base64::Engine;
+    let mut script = String::from(
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n",
+    );
+    if let Some(body) = &target.body {
+        script.push_str(&format!("wrk.body = \"{body}\"\n"));
+    }
+    if let Some((id, secret)) = &target.basic {
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        script.push_str(&format!(
+            "wrk.headers[\"Authorization\"] = \"Basic {credentials}\"\n"
+        ));
+    }
+    let path = std::env::temp_dir().join(format!("auth-bench-{}-{}.lua", std::process::id(), target.name));
+    std::fs::write(&path, script)?;
+    let run = |seconds: u64| {
+        std::process::Command::new("wrk")
+            .args([
+                "-t1",
+                &format!("-c{}", options.connections),
+                &format!("-d{seconds}s"),
+                "--latency",
+                "-s",
+            ])
+            .arg(&path)
+            .arg(&target.url)
+            .output()
+    };
+    run(1)?; // warm-up
+    let output = run(options.seconds)?;
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find(|line| line.starts_with(prefix))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .map(str::to_owned)
+    };
+    let per_second: f64 = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("wrk said: {text}"))?;
+    let errors = text
+        .lines()
+        .filter(|line| line.contains("Non-2xx") || line.contains("Socket errors"))
+        .count();
+    if errors > 0 {
+        eprintln!("wrk reported errors for {}:\n{text}", target.name);
+    }
+    let requests = text
+        .lines()
+        .find(|line| line.contains("requests in"))
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(LoadResult {
+        per_second,
+        p50_ms: field("50%").map(|v| wrk_duration_ms(&v)).unwrap_or(f64::NAN),
+        p99_ms: field("99%").map(|v| wrk_duration_ms(&v)).unwrap_or(f64::NAN),
+        requests,
+        errors,
+    })
+}
+
+/// `850.00us`, `1.25ms`, `2.01s` in milliseconds.
+fn wrk_duration_ms(text: &str) -> f64 {
+    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, f64::NAN)
+    };
+    number.parse::<f64>().map(|n| n * factor).unwrap_or(f64::NAN)
+}
+
 type RequestBuilder = dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync;
 
 fn build_request(target: &Target) -> Box<RequestBuilder> {
-    let (url, body, basic) = (target.url.clone(), target.body.clone(), target.basic.clone());
+    // Parsed once: the load generator shares the cores with the servers, so it must stay cheap.
+    let url = reqwest::Url::parse(&target.url).expect("a valid URL");
+    let (body, basic) = (target.body.clone(), target.basic.clone());
     Box::new(move |client: &reqwest::Client| match (&body, &basic) {
         (Some(body), Some((id, secret))) => client
-            .post(&url)
+            .post(url.clone())
             .basic_auth(id, Some(secret))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.clone()),
-        _ => client.get(&url),
+        _ => client.get(url.clone()),
     })
 }
 
@@ -252,11 +379,13 @@ fn start_floor_server(pool: DbPool, client_id: String, workers: usize) -> anyhow
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            // The handlers read the body, as the real endpoints do (an unread body costs actix the
+            // keep-alive connection).
             .route(
                 "/plain",
-                web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+                web::post().to(|_body: web::Bytes| async { HttpResponse::Ok().body("ok") }),
             )
-            .route("/select", web::get().to(select_one))
+            .route("/select", web::post().to(select_one))
     })
     .disable_signals()
     .listen(listener)?;
@@ -268,7 +397,7 @@ fn start_floor_server(pool: DbPool, client_id: String, workers: usize) -> anyhow
 }
 
 /// One indexed SELECT (the clients primary key) through `shared::db::run`.
-async fn select_one(state: web::Data<(DbPool, String)>) -> HttpResponse {
+async fn select_one(state: web::Data<(DbPool, String)>, _body: web::Bytes) -> HttpResponse {
     use auth_server::db::schema::clients;
     let client_id = state.1.clone();
     let name: Result<String, auth_server::error::StoreError> = shared::db::run(&state.0, move |conn| {

@@ -21,3 +21,4 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod throttle;
+pub mod token_writer;

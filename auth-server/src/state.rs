@@ -6,6 +6,12 @@ use crate::browser::BrowserCookies;
 use crate::client_cache::ClientCache;
 use crate::configuration::Settings;
 use crate::throttle::{FailureThrottle, Throttles};
+use crate::token_writer::TokenWriter;
+
+/// Concurrent token batches: one fills while another commits.
+const TOKEN_WRITERS: usize = 2;
+/// Rows per batch at most.
+const TOKEN_BATCH_ROWS: usize = 128;
 
 /// The application state, held in `web::Data`.
 pub struct AppState {
@@ -14,9 +20,12 @@ pub struct AppState {
     pub clients: ClientCache,
     pub throttles: Throttles,
     pub cookies: BrowserCookies,
+    /// Stores client_credentials tokens in batches (group commit).
+    pub token_writer: TokenWriter,
 }
 
 impl AppState {
+    /// Builds the state; must run inside the tokio runtime (it starts the token writers).
     pub fn new(pool: DbPool, settings: Settings) -> Self {
         let limits = &settings.throttle;
         AppState {
@@ -27,6 +36,7 @@ impl AppState {
                 client_authentication: FailureThrottle::new(limits.client_authentication),
             },
             cookies: BrowserCookies::new(settings.is_https()),
+            token_writer: TokenWriter::start(pool.clone(), TOKEN_WRITERS, TOKEN_BATCH_ROWS),
             pool,
             settings,
         }

@@ -2,12 +2,14 @@
 //! a synchronous diesel query off the async threads.
 
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use secrecy::ExposeSecret;
+use tokio::sync::Semaphore;
 
 use crate::configuration::DatabaseSettings;
 
@@ -19,8 +21,24 @@ pub type DbConn = diesel::PgConnection;
 /// The backend of [`DbConn`], for `check_for_backend` in models.
 pub type DbBackend = diesel::pg::Pg;
 
-/// A pool of [`DbConn`].
-pub type DbPool = Pool<DbConnectionManager>;
+/// A pool of [`DbConn`] with fair admission: [`run`] waits its turn on a FIFO semaphore with as many
+/// permits as connections, so under load requests are served in arrival order. (r2d2's own wait
+/// lets a thread that just returned a connection take it again ahead of older waiters, which left
+/// some requests waiting hundreds of milliseconds at the 99th percentile.)
+#[derive(Clone, Debug)]
+pub struct DbPool {
+    connections: Pool<DbConnectionManager>,
+    turns: Arc<Semaphore>,
+    acquire_timeout: Duration,
+}
+
+impl DbPool {
+    /// A connection, waiting at most the acquire timeout (for code that runs outside [`run`]: the
+    /// CLI, migrations, tests).
+    pub fn get(&self) -> Result<PooledDbConn, diesel::r2d2::PoolError> {
+        self.connections.get()
+    }
+}
 
 /// A connection checked out of a [`DbPool`].
 pub type PooledDbConn = PooledConnection<DbConnectionManager>;
@@ -60,6 +78,9 @@ pub enum DbError {
     /// No connection could be obtained in time: the database is down or saturated.
     #[error("the database is unavailable")]
     Unavailable(#[source] diesel::r2d2::PoolError),
+    /// Every connection stayed busy for the whole acquire timeout.
+    #[error("the database is saturated")]
+    Saturated,
     /// The blocking task panicked or was cancelled.
     #[error("the database task did not complete")]
     TaskFailed(#[source] tokio::task::JoinError),
@@ -69,17 +90,24 @@ pub enum DbError {
 /// database is down, and recovers by itself when it comes back.
 pub fn build_pool(settings: &DatabaseSettings) -> DbPool {
     let manager = DbConnectionManager(ConnectionManager::<DbConn>::new(settings.url.expose_secret()));
-    Pool::builder()
+    let acquire_timeout = Duration::from_millis(settings.acquire_timeout_ms);
+    let connections = Pool::builder()
         .max_size(settings.pool_size)
         .min_idle(Some(settings.pool_size.min(2)))
-        .connection_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connection_timeout(acquire_timeout)
         // A `SELECT 1` before every checkout would double the round trips of every request; broken
         // connections are detected when a query fails and are then discarded by the pool.
         .test_on_check_out(false)
         .connection_customizer(Box::new(SessionSetup {
             statement_timeout_ms: settings.statement_timeout_ms,
         }))
-        .build_unchecked(manager)
+        .build_unchecked(manager);
+    let turns = Arc::new(Semaphore::new(settings.pool_size as usize));
+    DbPool {
+        connections,
+        turns,
+        acquire_timeout,
+    }
 }
 
 /// Per-connection session settings applied when the pool opens a connection.
@@ -108,9 +136,18 @@ where
     T: Send + 'static,
     E: From<DbError> + Send + 'static,
 {
+    let started = std::time::Instant::now();
+    let turn = tokio::time::timeout(pool.acquire_timeout, pool.turns.clone().acquire_owned())
+        .await
+        .map_err(|_| DbError::Saturated)?
+        .map_err(|_| DbError::Saturated)?;
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(DbError::Unavailable)?;
+        let _turn = turn;
+        let mut conn = pool
+            .connections
+            .get_timeout(pool.acquire_timeout.saturating_sub(started.elapsed()))
+            .map_err(DbError::Unavailable)?;
         let outcome = work(&mut conn);
         // Only on the error path (so the happy path pays no extra round trip): a connection that
         // cannot run `SELECT 1` is dead and must not go back to the pool.

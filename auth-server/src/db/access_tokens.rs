@@ -14,6 +14,15 @@ pub fn insert(conn: &mut DbConn, token: &AccessToken) -> QueryResult<()> {
         .map(|_| ())
 }
 
+/// Stores several tokens with one multi-row INSERT. (SQLite's backend in the embedded mode will
+/// need a loop here: diesel's batch insert is PostgreSQL-only under a `MultiConnection`.)
+pub fn insert_batch(conn: &mut DbConn, tokens: &[AccessToken]) -> QueryResult<()> {
+    diesel::insert_into(access_tokens::table)
+        .values(tokens)
+        .execute(conn)
+        .map(|_| ())
+}
+
 /// The token and its user's name, in one indexed query (the introspection hot path).
 pub fn find_with_username(
     conn: &mut DbConn,

@@ -1,5 +1,9 @@
 //! Row types. One struct per table serves reads (`Queryable`, `Selectable`) and, where every column is
 //! written by us, writes (`Insertable`) too.
+//!
+//! Every `Insertable` row says `treat_none_as_null`: a `None` is bound as NULL instead of rendered as
+//! `DEFAULT`, which keeps the SQL text fixed, so diesel caches the prepared statement per connection
+//! instead of parsing and planning every insert again (the token endpoint's hot path).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -8,7 +12,7 @@ use shared::db::DbBackend;
 use super::schema::*;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = users, check_for_backend(DbBackend))]
+#[diesel(treat_none_as_null = true, table_name = users, check_for_backend(DbBackend))]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -20,7 +24,7 @@ pub struct User {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = clients, check_for_backend(DbBackend))]
+#[diesel(treat_none_as_null = true, table_name = clients, check_for_backend(DbBackend))]
 pub struct ClientRow {
     pub id: String,
     pub name: String,
@@ -35,7 +39,7 @@ pub struct ClientRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = scopes, check_for_backend(DbBackend))]
+#[diesel(treat_none_as_null = true, table_name = scopes, check_for_backend(DbBackend))]
 pub struct Scope {
     pub name: String,
     pub description: String,
@@ -43,7 +47,7 @@ pub struct Scope {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = login_sessions, check_for_backend(DbBackend))]
+#[diesel(treat_none_as_null = true, table_name = login_sessions, check_for_backend(DbBackend))]
 pub struct LoginSession {
     pub id_hash: String,
     pub user_id: String,
@@ -54,7 +58,7 @@ pub struct LoginSession {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = authorization_requests, check_for_backend(DbBackend))]
+#[diesel(treat_none_as_null = true, table_name = authorization_requests, check_for_backend(DbBackend))]
 pub struct AuthorizationRequest {
     pub id: String,
     pub browser_hash: String,
@@ -71,7 +75,7 @@ pub struct AuthorizationRequest {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = grants, check_for_backend(DbBackend))]
+#[diesel(treat_none_as_null = true, table_name = grants, check_for_backend(DbBackend))]
 pub struct Grant {
     pub id: String,
     pub client_id: String,
@@ -83,7 +87,7 @@ pub struct Grant {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = authorization_codes, check_for_backend(DbBackend))]
+#[diesel(treat_none_as_null = true, table_name = authorization_codes, check_for_backend(DbBackend))]
 pub struct AuthorizationCode {
     pub code_hash: String,
     pub client_id: String,
@@ -102,7 +106,7 @@ pub struct AuthorizationCode {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = access_tokens, check_for_backend(DbBackend))]
+#[diesel(treat_none_as_null = true, table_name = access_tokens, check_for_backend(DbBackend))]
 pub struct AccessToken {
     pub token_hash: String,
     pub grant_id: Option<String>,
@@ -115,7 +119,7 @@ pub struct AccessToken {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = refresh_tokens, check_for_backend(DbBackend))]
+#[diesel(treat_none_as_null = true, table_name = refresh_tokens, check_for_backend(DbBackend))]
 pub struct RefreshToken {
     pub token_hash: String,
     pub grant_id: String,
@@ -130,7 +134,7 @@ pub struct RefreshToken {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = consents, check_for_backend(DbBackend))]
+#[diesel(treat_none_as_null = true, table_name = consents, check_for_backend(DbBackend))]
 pub struct Consent {
     pub user_id: String,
     pub client_id: String,

@@ -65,7 +65,28 @@ pub fn parse_scope_param(scope: Option<&str>) -> Result<Option<ScopeSet>, OAuthE
         .transpose()
 }
 
-/// Mints and stores an access token.
+/// A new access token: the row to store and the value to hand out.
+pub fn new_access_token(
+    owner: &TokenOwner<'_>,
+    scope: &ScopeSet,
+    now: NaiveDateTime,
+    lifetimes: &TokenSettings,
+) -> (AccessToken, String) {
+    let generated = opaque_token::generate(TokenKind::AccessToken);
+    let row = AccessToken {
+        token_hash: generated.hash,
+        grant_id: owner.grant_id.map(str::to_owned),
+        client_id: owner.client_id.to_owned(),
+        user_id: owner.user_id.map(str::to_owned),
+        scope: scope.to_string(),
+        issued_at: now,
+        expires_at: crate::domain::time::after_secs(now, lifetimes.access_token_ttl_secs),
+        revoked_at: None,
+    };
+    (row, generated.value)
+}
+
+/// Mints and stores an access token (inside the caller's transaction).
 pub fn mint_access_token(
     conn: &mut DbConn,
     owner: &TokenOwner<'_>,
@@ -73,21 +94,9 @@ pub fn mint_access_token(
     now: NaiveDateTime,
     lifetimes: &TokenSettings,
 ) -> diesel::QueryResult<String> {
-    let generated = opaque_token::generate(TokenKind::AccessToken);
-    db::access_tokens::insert(
-        conn,
-        &AccessToken {
-            token_hash: generated.hash,
-            grant_id: owner.grant_id.map(str::to_owned),
-            client_id: owner.client_id.to_owned(),
-            user_id: owner.user_id.map(str::to_owned),
-            scope: scope.to_string(),
-            issued_at: now,
-            expires_at: crate::domain::time::after_secs(now, lifetimes.access_token_ttl_secs),
-            revoked_at: None,
-        },
-    )?;
-    Ok(generated.value)
+    let (row, value) = new_access_token(owner, scope, now, lifetimes);
+    db::access_tokens::insert(conn, &row)?;
+    Ok(value)
 }
 
 /// Mints and stores a refresh token in a family, replacing `parent_hash` if rotating.

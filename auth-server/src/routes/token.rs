@@ -55,10 +55,7 @@ pub async fn post_token(
         }
         GrantType::ClientCredentials => {
             let scope = parse_scope_param(params.get("scope").map_err(repeated)?)?;
-            run(&state.pool, move |conn| {
-                client_credentials::issue(conn, &client, scope.as_ref(), &lifetimes)
-            })
-            .await?
+            client_credentials::issue(&state, client, scope).await?
         }
         GrantType::RefreshToken => {
             let presented = required(&params, "refresh_token")?;

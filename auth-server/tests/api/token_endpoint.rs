@@ -538,3 +538,25 @@ async fn after_too_many_failed_authentications_even_the_right_secret_gets_429_wi
         "other clients are not blocked"
     );
 }
+
+#[tokio::test]
+async fn concurrent_client_credentials_requests_each_get_their_own_committed_token() {
+    let app = spawn_app().await;
+    let client = service_fixture(&app);
+    let introspector = app.introspector();
+
+    // Concurrent requests share batches in the token writer; each must still get its own token,
+    // stored before the response.
+    let responses =
+        futures_util::future::join_all((0..60).map(|_| app.client_credentials(&client, None))).await;
+
+    let mut issued = std::collections::HashSet::new();
+    for response in responses {
+        let body = assert_issued(response).await;
+        issued.insert(body["access_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(issued.len(), 60);
+    for token in &issued {
+        assert_eq!(app.introspect(&introspector, token).await["active"], true);
+    }
+}
