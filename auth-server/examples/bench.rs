@@ -88,7 +88,8 @@ async fn main() -> anyhow::Result<()> {
 
     let mut settings = Settings::defaults()?;
     settings.database.url = SecretString::from(database.url.clone());
-    settings.log.filter = "warn".into();
+    // The default filter (info), as deployed: request spans are built even though no line is printed.
+    settings.log.filter = std::env::var("BENCH_LOG").unwrap_or_else(|_| settings.log.filter.clone());
     if let Some(pool_size) = options.pool_size {
         settings.database.pool_size = pool_size;
     }

@@ -7,7 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_actix_web::RootSpanBuilder;
 
 /// The header that carries the id between services.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -60,21 +60,36 @@ pub async fn middleware(
     Ok(response)
 }
 
-/// Root span builder for `TracingLogger` that records our request id instead of its own.
+/// Root span builder for `TracingLogger`: a small span (method, route, request id, status) instead
+/// of tracing-actix-web's default, whose dozen fields (user agent, client address parsed from the
+/// forwarding headers, OpenTelemetry names) cost about a fifth of an introspection request's CPU,
+/// since the fmt layer formats every field of every span when it is created.
 pub struct RequestIdSpan;
 
 impl RootSpanBuilder for RequestIdSpan {
     fn on_request_start(request: &ServiceRequest) -> tracing::Span {
-        let id = request
-            .extensions()
+        let extensions = request.extensions();
+        let id = extensions
             .get::<RequestId>()
-            .map(|id| id.as_str().to_owned())
+            .map(RequestId::as_str)
             .unwrap_or_default();
-        tracing_actix_web::root_span!(request, request.id = %id)
+        tracing::info_span!(
+            "request",
+            http.method = %request.method(),
+            http.route = request.match_pattern().as_deref().unwrap_or("unmatched"),
+            request.id = %id,
+            http.status_code = tracing::field::Empty,
+            // Recorded by handlers once the caller is authenticated (an OAuth client id).
+            client.id = tracing::field::Empty,
+        )
     }
 
     fn on_request_end<B: MessageBody>(span: tracing::Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        let status = match outcome {
+            Ok(response) => response.response().status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        span.record("http.status_code", status.as_u16());
     }
 }
 

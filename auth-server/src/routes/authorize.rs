@@ -17,7 +17,6 @@ use crate::error::{PageError, StoreError};
 use crate::params::Params;
 use crate::state::AppState;
 
-#[tracing::instrument(skip_all)]
 pub async fn get_authorize(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let params = Params::parse(http.query_string().as_bytes());
     let valid = match request::validate(&state, &params).await {

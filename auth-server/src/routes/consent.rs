@@ -23,7 +23,6 @@ pub async fn get_consent(http: HttpRequest, state: web::Data<AppState>) -> Resul
     consent_form(&state, &pending, &session).await
 }
 
-#[tracing::instrument(skip_all)]
 pub async fn post_consent(
     http: HttpRequest,
     body: web::Payload,

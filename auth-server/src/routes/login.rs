@@ -28,7 +28,6 @@ pub async fn get_login(http: HttpRequest, state: web::Data<AppState>) -> Result<
     Ok(login_form(&pending, "", None))
 }
 
-#[tracing::instrument(skip_all)]
 pub async fn post_login(
     http: HttpRequest,
     body: web::Payload,

@@ -9,7 +9,6 @@ use crate::form_body;
 use crate::revocation::{self, Revocation};
 use crate::state::AppState;
 
-#[tracing::instrument(skip_all, fields(client.id))]
 pub async fn post_revoke(
     http: HttpRequest,
     body: web::Payload,

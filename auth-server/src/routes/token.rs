@@ -12,7 +12,6 @@ use crate::grants::{client_credentials, parse_scope_param, refresh_token};
 use crate::params::{Params, RepeatedParameter};
 use crate::state::AppState;
 
-#[tracing::instrument(skip_all, fields(grant_type, client.id))]
 pub async fn post_token(
     http: HttpRequest,
     body: web::Payload,
@@ -30,7 +29,6 @@ pub async fn post_token(
             .map_err(|error: crate::domain::grant_type::UnsupportedGrantType| {
                 OAuthError::unsupported_grant_type(error.to_string())
             })?;
-    tracing::Span::current().record("grant_type", grant_type.as_str());
 
     let client = client_auth::authenticate(&state, Presented::from_request(&http, &params)?).await?;
     tracing::Span::current().record("client.id", client.id.as_str());
