@@ -199,6 +199,9 @@ impl From<AdminError> for CliError {
 async fn serve(settings: Settings) -> Result<(), CliError> {
     shared::telemetry::init("auth-server", &settings.log);
     let issuer = settings.issuer.clone();
+    if is_plain_http_off_loopback(&issuer) {
+        tracing::warn!(issuer = %issuer, "the issuer is plain http on a non-loopback host: use https outside local development (RFC 8414)");
+    }
     let application = Application::build(settings).await.map_err(CliError::Other)?;
     let port = application.port();
     tracing::info!(port, issuer = %issuer, "auth-server listening on port {port}");
@@ -405,4 +408,14 @@ fn print<T: Serialize>(value: &T, json: bool, text: impl FnOnce(&T) -> Vec<Strin
         }
     }
     Ok(())
+}
+
+/// Plain http is for local development only (RFC 8414 wants https).
+fn is_plain_http_off_loopback(issuer: &str) -> bool {
+    url::Url::parse(issuer).is_ok_and(|url| {
+        url.scheme() == "http"
+            && !matches!(url.host(), Some(url::Host::Domain("localhost")))
+            && !matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            && !matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+    })
 }

@@ -37,8 +37,7 @@ pub enum Presented {
 impl Presented {
     /// Reads the credentials from the `Authorization` header and the form body.
     pub fn from_request(request: &HttpRequest, params: &Params) -> Result<Presented, OAuthError> {
-        let repeated =
-            |error: crate::params::RepeatedParameter| OAuthError::invalid_request(error.to_string());
+        let repeated = |error: crate::params::ParamError| OAuthError::invalid_request(error.to_string());
         let body_id = params.get("client_id").map_err(repeated)?;
         let body_secret = params.get("client_secret").map_err(repeated)?;
         let header = request
@@ -87,20 +86,32 @@ impl Presented {
 }
 
 /// Authenticates the client of a request. Confidential clients must prove their secret; public
-/// clients may only name themselves.
-pub async fn authenticate(state: &AppState, presented: Presented) -> Result<Arc<Client>, OAuthError> {
+/// clients may only name themselves. Secret guesses are limited per client id *and* address, so a
+/// stranger cannot lock a client out from elsewhere; public clients have no secret to guess.
+pub async fn authenticate(
+    state: &AppState,
+    presented: Presented,
+    address: &str,
+) -> Result<Arc<Client>, OAuthError> {
     let realm = state.settings.issuer.as_str();
     let Some(client_id) = presented.client_id().map(str::to_owned) else {
         return Err(OAuthError::invalid_client(realm));
     };
-    let throttle = &state.throttles.client_authentication;
-    if let Some(retry_after) = throttle.blocked_for(&client_id) {
-        return Err(OAuthError::too_many_attempts(retry_after));
-    }
     let client = state.clients.get(&client_id).await?;
     let authenticated = match (&presented, &client) {
-        (Presented::Basic { secret, .. } | Presented::Post { secret, .. }, Some(client)) => {
-            !client.is_public && client.secret_matches(secret)
+        (Presented::Basic { secret, .. } | Presented::Post { secret, .. }, Some(client))
+            if !client.is_public =>
+        {
+            let throttle = &state.throttles.client_authentication;
+            let key = format!("{client_id}\u{0}{address}");
+            if let Err(retry_after) = throttle.reserve(&key) {
+                return Err(OAuthError::too_many_attempts(realm, retry_after));
+            }
+            let matches = client.secret_matches(secret);
+            if matches {
+                throttle.release(&key);
+            }
+            matches
         }
         (Presented::ClientIdOnly { .. }, Some(client)) => client.is_public,
         _ => false,
@@ -108,7 +119,6 @@ pub async fn authenticate(state: &AppState, presented: Presented) -> Result<Arc<
     match client {
         Some(client) if authenticated => Ok(client),
         _ => {
-            throttle.record_failure(&client_id);
             tracing::info!(client.id = %client_id, "client authentication failed");
             Err(OAuthError::invalid_client(realm))
         }

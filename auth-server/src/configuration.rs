@@ -49,6 +49,9 @@ pub struct OAuthSettings {
 /// Limits on guessing.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ThrottleSettings {
+    /// Reverse proxies between clients and this server that append to `X-Forwarded-For`; 0 when
+    /// clients connect directly. It decides which address the per-address limits count.
+    pub trusted_proxies: usize,
     pub login_per_account_and_ip: FailureLimit,
     pub login_per_ip: FailureLimit,
     pub client_authentication: FailureLimit,
@@ -88,6 +91,26 @@ impl Settings {
 
     fn validate(mut self) -> Result<Settings, ConfigError> {
         self.issuer = validate_issuer(&self.issuer)?;
+        let tokens = &self.tokens;
+        for (name, secs) in [
+            (
+                "tokens.authorization_code_ttl_secs",
+                tokens.authorization_code_ttl_secs,
+            ),
+            ("tokens.access_token_ttl_secs", tokens.access_token_ttl_secs),
+            ("tokens.refresh_token_ttl_secs", tokens.refresh_token_ttl_secs),
+            (
+                "tokens.authorization_request_ttl_secs",
+                tokens.authorization_request_ttl_secs,
+            ),
+            ("tokens.login_session_ttl_secs", tokens.login_session_ttl_secs),
+        ] {
+            if secs > MAX_LIFETIME_SECS {
+                return Err(ConfigError::new(format!(
+                    "{name} = {secs} is more than ten years"
+                )));
+            }
+        }
         Ok(self)
     }
 
@@ -101,6 +124,9 @@ impl Settings {
         format!("{}{path}", self.issuer)
     }
 }
+
+/// The longest lifetime accepted for anything the server issues.
+const MAX_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
 
 /// RFC 8414 §2: an https URL with no query or fragment (http is accepted for local use). A trailing
 /// slash is removed so endpoint URLs join cleanly.

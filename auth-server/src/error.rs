@@ -111,13 +111,12 @@ impl OAuthError {
         error
     }
 
-    /// Too many failed attempts: 429 with `Retry-After`.
-    pub fn too_many_attempts(retry_after_secs: u64) -> Self {
-        let mut error = Self::new(
-            ErrorCode::TemporarilyUnavailable,
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed attempts; retry later",
-        );
+    /// Too many failed client authentications: 429 with `Retry-After`, still `invalid_client`
+    /// (the registered code for a failed client authentication, RFC 6749 §5.2).
+    pub fn too_many_attempts(realm: &str, retry_after_secs: u64) -> Self {
+        let mut error = Self::invalid_client(realm);
+        error.status = StatusCode::TOO_MANY_REQUESTS;
+        error.description = "too many failed attempts; retry later".into();
         error.retry_after_secs = Some(retry_after_secs.max(1));
         error
     }
@@ -351,6 +350,16 @@ pub enum StoreError {
     Unavailable(#[from] DbError),
     #[error("a database query failed")]
     Query(#[from] diesel::result::Error),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (as opposed to a query it refused).
+    pub fn is_unavailability(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Query(error) => is_connection_failure(error),
+        }
+    }
 }
 
 impl std::fmt::Debug for StoreError {

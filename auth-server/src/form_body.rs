@@ -34,25 +34,31 @@ impl From<FormBodyError> for PageError {
     }
 }
 
-/// Reads and decodes an `application/x-www-form-urlencoded` body.
+/// How long a client may take to send its form body.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and decodes an `application/x-www-form-urlencoded` body. A wrong content type is refused
+/// before anything is read, reading stops at the size limit, and a body that stops arriving is
+/// given up after a deadline; in those cases actix closes the connection rather than reading the
+/// rest.
 pub async fn read(request: &HttpRequest, mut payload: web::Payload) -> Result<Params, FormBodyError> {
-    let mut body = web::BytesMut::new();
-    let mut too_large = false;
-    // The whole body is read even when it is refused, so the connection can be kept alive.
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| FormBodyError::Unreadable)?;
-        if too_large || body.len() + chunk.len() > MAX_FORM_BYTES {
-            too_large = true;
-            continue;
-        }
-        body.extend_from_slice(&chunk);
-    }
-    if too_large {
-        return Err(FormBodyError::TooLarge);
-    }
     if !is_form_content_type(request) {
         return Err(FormBodyError::WrongContentType);
     }
+    let receive = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| FormBodyError::Unreadable)?;
+            if body.len() + chunk.len() > MAX_FORM_BYTES {
+                return Err(FormBodyError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    let body = tokio::time::timeout(BODY_DEADLINE, receive)
+        .await
+        .map_err(|_| FormBodyError::Unreadable)??;
     Ok(Params::parse(&body))
 }
 

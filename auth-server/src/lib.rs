@@ -4,6 +4,7 @@ pub mod admin;
 pub mod authorization;
 pub mod browser;
 pub mod cli;
+pub mod client_address;
 pub mod client_auth;
 pub mod client_cache;
 pub mod configuration;

@@ -8,10 +8,15 @@ pub struct Params {
     pairs: Vec<(String, String)>,
 }
 
-/// A parameter that appeared more than once.
+/// A parameter that cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("the parameter {0} is repeated")]
-pub struct RepeatedParameter(pub String);
+pub enum ParamError {
+    #[error("the parameter {0} is repeated")]
+    Repeated(String),
+    /// NUL cannot be stored as text (PostgreSQL refuses it) and is never legitimate in a parameter.
+    #[error("the parameter {0} contains a NUL character")]
+    Nul(String),
+}
 
 impl Params {
     /// Decodes `application/x-www-form-urlencoded` bytes (a body, or a query string).
@@ -22,7 +27,7 @@ impl Params {
     }
 
     /// The value of `name`, if sent once with a non-empty value.
-    pub fn get(&self, name: &str) -> Result<Option<&str>, RepeatedParameter> {
+    pub fn get(&self, name: &str) -> Result<Option<&str>, ParamError> {
         let mut values = self
             .pairs
             .iter()
@@ -30,7 +35,10 @@ impl Params {
             .map(|(_, value)| value.as_str());
         let first = values.next();
         if values.next().is_some() {
-            return Err(RepeatedParameter(name.to_owned()));
+            return Err(ParamError::Repeated(name.to_owned()));
+        }
+        if first.is_some_and(|value| value.contains('\0')) {
+            return Err(ParamError::Nul(name.to_owned()));
         }
         Ok(first.filter(|value| !value.is_empty()))
     }
@@ -55,7 +63,13 @@ mod tests {
     #[test]
     fn a_repeated_parameter_is_an_error_even_with_equal_values() {
         let params = Params::parse(b"code=a&code=a");
-        assert_eq!(params.get("code"), Err(RepeatedParameter("code".into())));
+        assert_eq!(params.get("code"), Err(ParamError::Repeated("code".into())));
+    }
+
+    #[test]
+    fn a_nul_character_is_refused() {
+        let params = Params::parse(b"client_id=a%00b");
+        assert_eq!(params.get("client_id"), Err(ParamError::Nul("client_id".into())));
     }
 
     #[test]

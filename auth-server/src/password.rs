@@ -40,10 +40,23 @@ pub fn verify(password: &SecretString, stored_hash: Option<&str>) -> bool {
 
 /// [`verify`] on the blocking thread pool (argon2 takes tens of milliseconds of CPU).
 pub async fn verify_off_thread(password: SecretString, stored_hash: Option<String>) -> bool {
+    // Each verification takes ~19 MiB and a core for tens of milliseconds; without a bound, a burst
+    // of sign-ins would run hundreds at once on the blocking pool and exhaust memory.
+    let Ok(_turn) = VERIFICATIONS.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || verify(&password, stored_hash.as_deref()))
         .await
         .unwrap_or(false)
 }
+
+/// Password verifications running at once: twice the cores.
+static VERIFICATIONS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism()
+        .map(|cores| cores.get())
+        .unwrap_or(2);
+    tokio::sync::Semaphore::new(cores * 2)
+});
 
 /// Checks a new password against the policy, naming what is wrong.
 pub fn check_policy(password: &SecretString) -> Result<(), String> {

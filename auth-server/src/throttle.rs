@@ -1,10 +1,14 @@
-//! Limits on guessing: a fixed-window failure counter per key (an account and IP, an IP, a client id).
-//! Once a key reaches its limit every attempt is refused, even a correct one, until the window ends;
-//! otherwise a guesser would learn the answer from the one attempt that is let through.
-//! Counters live in this process; several replicas each apply the limit (see README).
+//! Limits on guessing: a fixed-window counter of attempts per key (an account and address, an
+//! address, a client id and address). An attempt is counted *before* the credential is checked and
+//! given back if it succeeds, so concurrent guesses cannot all slip through while the first one is
+//! being verified. Once a key reaches its limit every attempt is refused, even a correct one, until
+//! the window ends: otherwise a guesser would learn the answer from the one attempt let through.
+//! Counters live in this process; N replicas each apply the limit (see README).
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
+use moka::ops::compute::Op;
 use moka::sync::Cache;
 
 use crate::configuration::FailureLimit;
@@ -12,17 +16,17 @@ use crate::configuration::FailureLimit;
 /// Keys tracked at most; the oldest are evicted first, so a flood of keys cannot exhaust memory.
 const MAX_KEYS: u64 = 100_000;
 
-/// Failure counters for one kind of key.
+/// Attempt counters for one kind of key.
 #[derive(Clone)]
 pub struct FailureThrottle {
     limit: FailureLimit,
     counters: Cache<String, Window>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Window {
     started: Instant,
-    failures: u32,
+    attempts: u32,
 }
 
 impl FailureThrottle {
@@ -37,30 +41,71 @@ impl FailureThrottle {
         }
     }
 
-    /// If `key` is blocked, how many seconds remain until it is not.
-    pub fn blocked_for(&self, key: &str) -> Option<u64> {
-        let window = self.counters.get(key)?;
-        let elapsed = window.started.elapsed();
-        let length = Duration::from_secs(self.limit.window_secs);
-        (window.failures >= self.limit.max_failures && elapsed < length)
-            .then(|| (length - elapsed).as_secs().max(1))
+    fn window(&self) -> Duration {
+        Duration::from_secs(self.limit.window_secs)
     }
 
-    /// Counts one failure for `key`.
-    pub fn record_failure(&self, key: &str) {
-        let length = Duration::from_secs(self.limit.window_secs);
-        self.counters.entry(key.to_owned()).and_upsert_with(|existing| {
-            match existing.map(|entry| entry.into_value()) {
-                Some(window) if window.started.elapsed() < length => Window {
-                    failures: window.failures.saturating_add(1),
-                    ..window
-                },
-                _ => Window {
+    /// Counts an attempt for `key`, or returns the seconds until the key is allowed again.
+    pub fn reserve(&self, key: &str) -> Result<(), u64> {
+        let window = self.window();
+        let max = self.limit.max_failures;
+        let blocked_for = Cell::new(None);
+        self.counters.entry(key.to_owned()).and_compute_with(|existing| {
+            let current = existing
+                .map(|entry| entry.into_value())
+                .filter(|counter| counter.started.elapsed() < window);
+            match current {
+                Some(counter) if counter.attempts >= max => {
+                    blocked_for.set(Some((window - counter.started.elapsed()).as_secs().max(1)));
+                    Op::Nop
+                }
+                Some(counter) => Op::Put(Window {
+                    attempts: counter.attempts + 1,
+                    ..counter
+                }),
+                None => Op::Put(Window {
                     started: Instant::now(),
-                    failures: 1,
-                },
+                    attempts: 1,
+                }),
             }
         });
+        match blocked_for.get() {
+            Some(seconds) => Err(seconds),
+            None => Ok(()),
+        }
+    }
+
+    /// Gives back an attempt that succeeded: only failures count against the limit.
+    pub fn release(&self, key: &str) {
+        self.counters.entry(key.to_owned()).and_compute_with(|existing| {
+            match existing.map(|entry| entry.into_value()) {
+                Some(counter) if counter.attempts > 0 => Op::Put(Window {
+                    attempts: counter.attempts - 1,
+                    ..counter
+                }),
+                _ => Op::Nop,
+            }
+        });
+    }
+}
+
+/// Reserves one attempt on each throttle, all or none.
+pub fn reserve_all(throttles: &[(&FailureThrottle, &str)]) -> Result<(), u64> {
+    for (done, (throttle, key)) in throttles.iter().enumerate() {
+        if let Err(seconds) = throttle.reserve(key) {
+            for (reserved, key) in &throttles[..done] {
+                reserved.release(key);
+            }
+            return Err(seconds);
+        }
+    }
+    Ok(())
+}
+
+/// Gives back one attempt on each throttle.
+pub fn release_all(throttles: &[(&FailureThrottle, &str)]) {
+    for (throttle, key) in throttles {
+        throttle.release(key);
     }
 }
 
@@ -76,19 +121,59 @@ pub struct Throttles {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_key_is_blocked_once_it_reaches_the_limit_and_others_are_not() {
-        let throttle = FailureThrottle::new(FailureLimit {
-            max_failures: 3,
+    fn throttle(max: u32) -> FailureThrottle {
+        FailureThrottle::new(FailureLimit {
+            max_failures: max,
             window_secs: 60,
-        });
-        for _ in 0..2 {
-            throttle.record_failure("alice");
+        })
+    }
+
+    #[test]
+    fn a_key_is_refused_once_its_attempts_reach_the_limit_and_others_are_not() {
+        let throttle = throttle(3);
+        for _ in 0..3 {
+            assert!(throttle.reserve("alice").is_ok());
         }
-        assert_eq!(throttle.blocked_for("alice"), None);
-        throttle.record_failure("alice");
-        let remaining = throttle.blocked_for("alice").unwrap();
+        let remaining = throttle.reserve("alice").unwrap_err();
         assert!((1..=60).contains(&remaining));
-        assert_eq!(throttle.blocked_for("bob"), None);
+        assert!(throttle.reserve("bob").is_ok());
+    }
+
+    #[test]
+    fn successful_attempts_are_given_back() {
+        let throttle = throttle(2);
+        for _ in 0..10 {
+            throttle.reserve("alice").unwrap();
+            throttle.release("alice");
+        }
+        assert!(throttle.reserve("alice").is_ok());
+    }
+
+    #[test]
+    fn concurrent_attempts_beyond_the_limit_are_refused_before_any_is_checked() {
+        let throttle = throttle(5);
+        let admitted = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..60)
+                .map(|_| scope.spawn(|| throttle.reserve("alice").is_ok()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap_or(false))
+                .filter(|admitted| *admitted)
+                .count()
+        });
+        assert_eq!(admitted, 5);
+    }
+
+    #[test]
+    fn reserving_several_is_all_or_nothing() {
+        let (account, address) = (throttle(5), throttle(1));
+        assert!(reserve_all(&[(&account, "a"), (&address, "ip")]).is_ok());
+        assert!(reserve_all(&[(&account, "a"), (&address, "ip")]).is_err());
+        // The refused attempt did not stay counted on the account.
+        for _ in 0..4 {
+            assert!(account.reserve("a").is_ok());
+        }
+        assert!(account.reserve("a").is_err());
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::db;
 use crate::db::models::AccessToken;
-use crate::error::{OAuthError, StoreError};
+use crate::error::StoreError;
 
 /// Rows queued at most; past this, callers wait for room (backpressure instead of unbounded memory).
 const QUEUE_CAPACITY: usize = 4096;
@@ -26,13 +26,16 @@ pub struct TokenWriter {
 
 struct Queued {
     row: AccessToken,
-    committed: oneshot::Sender<Result<(), BatchFailure>>,
+    committed: oneshot::Sender<Result<(), WriteError>>,
 }
 
-/// Why a batch did not commit, copied to every request in it.
-#[derive(Debug, Clone, Copy)]
-enum BatchFailure {
+/// Why a token was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteError {
+    /// The database could not be reached: 503.
     Unavailable,
+    /// The client was deleted meanwhile (its registration was still cached): `invalid_client`.
+    ClientGone,
     Failed,
 }
 
@@ -49,22 +52,13 @@ impl TokenWriter {
     }
 
     /// Stores one access token; returns once it is committed.
-    pub async fn insert(&self, row: AccessToken) -> Result<(), OAuthError> {
+    pub async fn insert(&self, row: AccessToken) -> Result<(), WriteError> {
         let (committed, outcome) = oneshot::channel();
-        let stopped = || OAuthError::unavailable(anyhow::anyhow!("the token writer has stopped"));
         self.queue
             .send(Queued { row, committed })
             .await
-            .map_err(|_| stopped())?;
-        match outcome.await.map_err(|_| stopped())? {
-            Ok(()) => Ok(()),
-            Err(BatchFailure::Unavailable) => Err(OAuthError::unavailable(anyhow::anyhow!(
-                "the token batch was not stored"
-            ))),
-            Err(BatchFailure::Failed) => Err(OAuthError::server_error(anyhow::anyhow!(
-                "the token batch failed"
-            ))),
-        }
+            .map_err(|_| WriteError::Unavailable)?;
+        outcome.await.map_err(|_| WriteError::Unavailable)?
     }
 }
 
@@ -77,30 +71,47 @@ async fn write_batches(pool: DbPool, receiver: Arc<Mutex<mpsc::Receiver<Queued>>
                 return; // Every sender is gone: the application is shutting down.
             }
         }
-        let (rows, waiting): (Vec<AccessToken>, Vec<_>) = batch
-            .into_iter()
-            .map(|queued| (queued.row, queued.committed))
-            .unzip();
-        let count = rows.len();
+        let count = batch.len();
+        metrics::histogram!("oauth_token_batch_rows").record(count as f64);
+        let rows: Vec<AccessToken> = batch.iter().map(|queued| queued.row.clone()).collect();
         let outcome = run(&pool, move |conn| {
             db::access_tokens::insert_batch(conn, &rows).map_err(StoreError::from)
         })
         .await;
-        metrics::histogram!("oauth_token_batch_rows").record(count as f64);
-        let reply = match &outcome {
-            Ok(()) => Ok(()),
-            Err(StoreError::Unavailable(_)) => Err(BatchFailure::Unavailable),
-            Err(StoreError::Query(error)) if shared::db::is_connection_failure(error) => {
-                Err(BatchFailure::Unavailable)
-            }
-            Err(error) => {
-                tracing::error!(error = %format_args!("{error:#}"), rows = count, "an access-token batch failed");
-                Err(BatchFailure::Failed)
-            }
+        let replies: Vec<Result<(), WriteError>> = match outcome {
+            Ok(()) => vec![Ok(()); count],
+            Err(error) if error.is_unavailability() => vec![Err(WriteError::Unavailable); count],
+            // One bad row (a client deleted while still cached) must not fail its neighbours:
+            // store the rows one by one and answer each on its own.
+            Err(_) => store_one_by_one(&pool, batch.iter().map(|queued| queued.row.clone()).collect()).await,
         };
-        for committed in waiting {
+        for (queued, reply) in batch.into_iter().zip(replies) {
             // A request that gave up waiting has dropped its receiver; nothing to tell it.
-            let _ = committed.send(reply);
+            let _ = queued.committed.send(reply);
         }
     }
+}
+
+async fn store_one_by_one(pool: &DbPool, rows: Vec<AccessToken>) -> Vec<Result<(), WriteError>> {
+    let count = rows.len();
+    let outcome = run(pool, move |conn| {
+        Ok::<_, StoreError>(
+            rows.iter()
+                .map(|row| match db::access_tokens::insert(conn, row) {
+                    Ok(()) => Ok(()),
+                    Err(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                        _,
+                    )) => Err(WriteError::ClientGone),
+                    Err(error) if shared::db::is_connection_failure(&error) => Err(WriteError::Unavailable),
+                    Err(error) => {
+                        tracing::error!(error = %error, "an access token could not be stored");
+                        Err(WriteError::Failed)
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await;
+    outcome.unwrap_or_else(|_| vec![Err(WriteError::Unavailable); count])
 }

@@ -161,16 +161,23 @@ where
     .map_err(DbError::TaskFailed)?
 }
 
-/// Whether a query error means the database connection itself failed (so 503, not 500).
+/// Whether a query error means the database could not do the work now (so 503, not 500): the
+/// connection failed, or a statement or lock wait ran out of time under load.
 pub fn is_connection_failure(error: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
-    matches!(
-        error,
+    match error {
         Error::DatabaseError(
             DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _
-        ) | Error::BrokenTransactionManager
-    )
+            _,
+        )
+        | Error::BrokenTransactionManager => true,
+        // diesel does not expose PostgreSQL's SQLSTATE (57014, 55P03); these are its messages.
+        Error::DatabaseError(_, info) => {
+            let message = info.message();
+            message.contains("statement timeout") || message.contains("lock timeout")
+        }
+        _ => false,
+    }
 }
 
 /// Applies every pending migration, returning the versions applied.

@@ -110,6 +110,8 @@ fn end_everything(
     now: NaiveDateTime,
 ) -> diesel::QueryResult<()> {
     db::login_sessions::revoke_all_for_user(conn, user_id, now)?;
+    // A code issued before the change must not start a new family afterwards.
+    db::authorization_codes::burn_all_for_user(conn, user_id, now)?;
     db::grants::revoke_all_for_user(conn, user_id, reason, now)?;
     Ok(())
 }

@@ -116,10 +116,8 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
         }
         (None, None) => None,
     };
-    let requested_scope = single("scope")?
-        .map(ScopeSet::parse)
-        .transpose()
-        .map_err(|error| fail("invalid_scope", error.to_string()))?;
+    let requested_scope = crate::grants::parse_scope_param(single("scope")?)
+        .map_err(|error| fail("invalid_scope", error.description.to_string()))?;
     let scope = resolve_scope(state, &client, requested_scope)
         .await
         .map_err(|error| {

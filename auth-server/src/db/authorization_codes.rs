@@ -42,3 +42,14 @@ pub fn set_grant(conn: &mut DbConn, code_hash: &str, grant_id: &str) -> QueryRes
         .execute(conn)
         .map(|_| ())
 }
+
+/// Makes every unredeemed code of a user unusable (account disabled, password changed).
+pub fn burn_all_for_user(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::user_id.eq(user_id))
+            .filter(authorization_codes::used_at.is_null()),
+    )
+    .set(authorization_codes::used_at.eq(now))
+    .execute(conn)
+}

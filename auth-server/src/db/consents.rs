@@ -1,6 +1,7 @@
 //! Queries on `consents`.
 
 use chrono::NaiveDateTime;
+use diesel::Connection;
 use diesel::prelude::*;
 use shared::db::DbConn;
 
@@ -20,7 +21,8 @@ pub fn consented_scopes(conn: &mut DbConn, user_id: &str, client_id: &str) -> Qu
     Ok(scope.map(|scope| ScopeSet::parse(&scope).unwrap_or_default()))
 }
 
-/// Adds scopes to what the user has agreed to share with the client. Call inside a transaction.
+/// Adds scopes to what the user has agreed to share with the client. Call inside a transaction:
+/// the row is locked while it is merged, so two consents given at once (two tabs) both count.
 pub fn remember(
     conn: &mut DbConn,
     user_id: &str,
@@ -28,33 +30,54 @@ pub fn remember(
     scopes: &ScopeSet,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    if merge_into_existing(conn, user_id, client_id, scopes, now)? {
+        return Ok(());
+    }
+    let consent = Consent {
+        user_id: user_id.to_owned(),
+        client_id: client_id.to_owned(),
+        scope: scopes.to_string(),
+        created_at: now,
+        updated_at: now,
+    };
+    // In a savepoint: if a concurrent first consent inserted the row meanwhile, the unique violation
+    // rolls back only the insert, and the scopes are merged into that row instead.
+    match conn.transaction(|conn| {
+        diesel::insert_into(consents::table)
+            .values(&consent)
+            .execute(conn)
+    }) {
+        Ok(_) => Ok(()),
+        Err(error) if super::is_unique_violation(&error) => {
+            merge_into_existing(conn, user_id, client_id, scopes, now).map(|_| ())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Merges `scopes` into the user's consent row if there is one; false if there is none.
+fn merge_into_existing(
+    conn: &mut DbConn,
+    user_id: &str,
+    client_id: &str,
+    scopes: &ScopeSet,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     let existing: Option<Consent> = consents::table
         .find((user_id, client_id))
         .select(Consent::as_select())
+        .for_update()
         .first(conn)
         .optional()?;
-    match existing {
-        Some(existing) => {
-            let merged = ScopeSet::parse(&existing.scope).unwrap_or_default().union(scopes);
-            diesel::update(consents::table.find((user_id, client_id)))
-                .set((
-                    consents::scope.eq(merged.to_string()),
-                    consents::updated_at.eq(now),
-                ))
-                .execute(conn)?;
-        }
-        None => {
-            let consent = Consent {
-                user_id: user_id.to_owned(),
-                client_id: client_id.to_owned(),
-                scope: scopes.to_string(),
-                created_at: now,
-                updated_at: now,
-            };
-            diesel::insert_into(consents::table)
-                .values(&consent)
-                .execute(conn)?;
-        }
-    }
-    Ok(())
+    let Some(existing) = existing else {
+        return Ok(false);
+    };
+    let merged = ScopeSet::parse(&existing.scope).unwrap_or_default().union(scopes);
+    diesel::update(consents::table.find((user_id, client_id)))
+        .set((
+            consents::scope.eq(merged.to_string()),
+            consents::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(true)
 }

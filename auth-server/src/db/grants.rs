@@ -14,9 +14,24 @@ pub fn insert(conn: &mut DbConn, grant: &Grant) -> QueryResult<()> {
         .map(|_| ())
 }
 
+/// Locks a family's row until the end of the transaction and returns it. Everything that adds
+/// tokens to a family (rotation) or revokes it takes this lock first, so the two take turns: a
+/// revocation never misses a token minted while it ran, and a rotation never mints into a family
+/// revoked while it waited. (Under READ COMMITTED each later statement then sees the other's
+/// committed rows.)
+pub fn lock(conn: &mut DbConn, grant_id: &str) -> QueryResult<Option<Grant>> {
+    grants::table
+        .find(grant_id)
+        .select(Grant::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
 /// Revokes a family and every token in it. Tokens are marked one by one (through the `grant_id`
 /// index) so that introspection reads a single row and never has to join the family.
 pub fn revoke(conn: &mut DbConn, grant_id: &str, reason: &str, now: NaiveDateTime) -> QueryResult<()> {
+    lock(conn, grant_id)?;
     diesel::update(grants::table.find(grant_id).filter(grants::revoked_at.is_null()))
         .set((grants::revoked_at.eq(now), grants::revoked_reason.eq(reason)))
         .execute(conn)?;

@@ -69,3 +69,13 @@ pub fn set_scopes(conn: &mut DbConn, user_id: &str, scopes: &ScopeSet) -> QueryR
     }
     Ok(())
 }
+
+/// Whether the user exists and is not disabled.
+pub fn is_enabled(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+    let disabled: Option<bool> = users::table
+        .find(id)
+        .select(users::disabled)
+        .first(conn)
+        .optional()?;
+    Ok(disabled == Some(false))
+}

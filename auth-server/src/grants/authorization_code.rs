@@ -52,6 +52,9 @@ pub fn exchange(
         if let Err(refusal) = check_binding(&code, client, exchange, verifier.as_ref()) {
             return Ok(Err(refusal));
         }
+        if !db::users::is_enabled(conn, &code.user_id)? {
+            return Ok(Err(OAuthError::invalid_grant("the user's account is disabled")));
+        }
         let now = time::now();
         if code.used_at.is_none() && code.expires_at <= now {
             return Ok(Err(OAuthError::invalid_grant(

@@ -12,6 +12,7 @@ use crate::domain::scope::ScopeSet;
 use crate::domain::time;
 use crate::error::OAuthError;
 use crate::state::AppState;
+use crate::token_writer::WriteError;
 
 /// Issues an access token to an authenticated confidential client.
 pub async fn issue(
@@ -43,7 +44,17 @@ pub async fn issue(
         grant_id: None,
     };
     let (row, access_token) = new_access_token(&owner, &scope, time::now(), lifetimes);
-    state.token_writer.insert(row).await?;
+    state
+        .token_writer
+        .insert(row)
+        .await
+        .map_err(|error| match error {
+            WriteError::Unavailable => {
+                OAuthError::unavailable(anyhow::anyhow!("the token could not be stored"))
+            }
+            WriteError::ClientGone => OAuthError::invalid_client(&state.settings.issuer),
+            WriteError::Failed => OAuthError::server_error(anyhow::anyhow!("the token could not be stored")),
+        })?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

@@ -59,10 +59,14 @@ pub fn resolve_requested_scope(
 }
 
 /// Parses the `scope` parameter of a token request.
+/// Parses the `scope` parameter of a token request; a list of only spaces counts as absent, like
+/// an empty parameter.
 pub fn parse_scope_param(scope: Option<&str>) -> Result<Option<ScopeSet>, OAuthError> {
-    scope
-        .map(|scope| ScopeSet::parse(scope).map_err(|error| OAuthError::invalid_scope(error.to_string())))
+    let parsed = scope
+        .map(ScopeSet::parse)
         .transpose()
+        .map_err(|error| OAuthError::invalid_scope(error.to_string()))?;
+    Ok(parsed.filter(|scopes| !scopes.is_empty()))
 }
 
 /// A new access token: the row to store and the value to hand out.

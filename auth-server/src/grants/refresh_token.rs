@@ -31,12 +31,24 @@ pub fn rotate(
 
     // The inner `Err` is a refusal that must still commit (the revocation of a reused family).
     let outcome: Result<TokenResponse, OAuthError> = conn.transaction(|conn| {
+                let Some(found) = db::refresh_tokens::find(conn, &token_hash)? else {
+            return Ok(Err(OAuthError::invalid_grant("the refresh token is invalid")));
+        };
+        if found.client_id != client.id {
+            return Ok(Err(OAuthError::invalid_grant("the refresh token was issued to another client")));
+        }
+        // Take turns with revocations and other rotations of this family, then read the token
+        // again: what it says now is what every concurrent writer has committed.
+        let family = db::grants::lock(conn, &found.grant_id)?;
+        if family.is_none_or(|family| family.revoked_at.is_some()) {
+            return Ok(Err(OAuthError::invalid_grant("the refresh token has been revoked")));
+        }
+        if !db::users::is_enabled(conn, &found.user_id)? {
+            return Ok(Err(OAuthError::invalid_grant("the user's account is disabled")));
+        }
         let Some(token) = db::refresh_tokens::find(conn, &token_hash)? else {
             return Ok(Err(OAuthError::invalid_grant("the refresh token is invalid")));
         };
-        if token.client_id != client.id {
-            return Ok(Err(OAuthError::invalid_grant("the refresh token was issued to another client")));
-        }
         if token.revoked_at.is_some() {
             return Ok(Err(OAuthError::invalid_grant("the refresh token has been revoked")));
         }

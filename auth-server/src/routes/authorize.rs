@@ -29,7 +29,21 @@ pub async fn get_authorize(http: HttpRequest, state: web::Data<AppState>) -> Res
     let client_state = valid.state.clone();
     let pending = match remember(&state, valid, browser).await {
         Ok(pending) => pending,
-        Err(_) => return Ok(unavailable(&state, redirect_uri, client_state)),
+        Err(error) if error.is_unavailability() => {
+            return Ok(unavailable(&state, redirect_uri, client_state));
+        }
+        Err(error) => {
+            tracing::error!(error.cause = %format_args!("{error:#}"), "an authorization request could not be stored");
+            return Ok(redirect_error(
+                &state,
+                ErrorRedirect {
+                    redirect_uri,
+                    error: "server_error",
+                    description: "the authorization request could not be processed".into(),
+                    state: client_state,
+                },
+            ));
+        }
     };
     let outcome = match session::current(&state, &http).await {
         Ok(session) => flow::advance(&state, &pending, session.as_ref()).await,

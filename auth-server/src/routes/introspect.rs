@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use shared::db::run;
 
+use crate::client_address;
 use crate::client_auth::{self, Presented};
 use crate::error::{OAuthError, StoreError, no_store};
 use crate::form_body;
@@ -15,7 +16,12 @@ pub async fn post_introspect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
     let params = form_body::read(&http, body).await?;
-    let client = client_auth::authenticate(&state, Presented::from_request(&http, &params)?).await?;
+    let client = client_auth::authenticate(
+        &state,
+        Presented::from_request(&http, &params)?,
+        &client_address::of(&http, state.settings.throttle.trusted_proxies),
+    )
+    .await?;
     tracing::Span::current().record("client.id", client.id.as_str());
     // Only clients registered as resource servers may introspect: otherwise any client could scan
     // for valid tokens (RFC 7662 §4).

@@ -18,7 +18,7 @@ use crate::error::{PageError, StoreError};
 use crate::pages::{LoginPage, render, secure_html};
 use crate::params::Params;
 use crate::state::AppState;
-use crate::{form_body, password};
+use crate::{client_address, form_body, password, throttle};
 
 const BAD_CREDENTIALS: &str = "Incorrect username or password.";
 
@@ -46,28 +46,23 @@ pub async fn post_login(
         return Ok(login_form(&pending, &username, Some(BAD_CREDENTIALS)));
     }
 
-    let ip = http
-        .peer_addr()
-        .map(|address| address.ip().to_string())
-        .unwrap_or_default();
+    let ip = client_address::of(&http, state.settings.throttle.trusted_proxies);
     let account_key = format!("{username}\u{0}{ip}");
     let throttles = &state.throttles;
-    if let Some(retry_after) = throttles
-        .login_per_account_and_ip
-        .blocked_for(&account_key)
-        .or(throttles.login_per_ip.blocked_for(&ip))
-    {
+    let limits = [
+        (&throttles.login_per_account_and_ip, account_key.as_str()),
+        (&throttles.login_per_ip, ip.as_str()),
+    ];
+    if let Err(retry_after) = throttle::reserve_all(&limits) {
         metrics::counter!("auth_sign_in_total", "outcome" => "throttled").increment(1);
         return Err(PageError::too_many_attempts(retry_after));
     }
-
     let Some(user) = check_credentials(&state, &username, password).await? else {
-        throttles.login_per_account_and_ip.record_failure(&account_key);
-        throttles.login_per_ip.record_failure(&ip);
         tracing::info!(client.id = %pending.client.id, "sign-in failed");
         metrics::counter!("auth_sign_in_total", "outcome" => "failure").increment(1);
         return Ok(login_form(&pending, &username, Some(BAD_CREDENTIALS)));
     };
+    throttle::release_all(&limits);
     let session = start_session(&state, &http, user).await?;
     tracing::info!(user.id = %session.0.user.id, client.id = %pending.client.id, "signed in");
     metrics::counter!("auth_sign_in_total", "outcome" => "success").increment(1);

@@ -3,13 +3,14 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use shared::db::run;
 
+use crate::client_address;
 use crate::client_auth::{self, Presented};
 use crate::domain::grant_type::GrantType;
 use crate::error::{OAuthError, no_store};
 use crate::form_body;
 use crate::grants::authorization_code::{self, CodeExchange};
 use crate::grants::{client_credentials, parse_scope_param, refresh_token};
-use crate::params::{Params, RepeatedParameter};
+use crate::params::{ParamError, Params};
 use crate::state::AppState;
 
 pub async fn post_token(
@@ -30,7 +31,12 @@ pub async fn post_token(
                 OAuthError::unsupported_grant_type(error.to_string())
             })?;
 
-    let client = client_auth::authenticate(&state, Presented::from_request(&http, &params)?).await?;
+    let client = client_auth::authenticate(
+        &state,
+        Presented::from_request(&http, &params)?,
+        &client_address::of(&http, state.settings.throttle.trusted_proxies),
+    )
+    .await?;
     tracing::Span::current().record("client.id", client.id.as_str());
     if !client.allows_grant(grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
@@ -84,7 +90,7 @@ fn refuse_credentials_in_query(http: &HttpRequest) -> Result<(), OAuthError> {
     Ok(())
 }
 
-fn repeated(error: RepeatedParameter) -> OAuthError {
+fn repeated(error: ParamError) -> OAuthError {
     OAuthError::invalid_request(error.to_string())
 }
 

@@ -18,8 +18,8 @@ async fn app_behind_proxy() -> (TestApp, FaultProxy) {
     );
     let mut settings = test_settings(&proxied_url);
     settings.database.acquire_timeout_ms = 500;
-    // The client registration is cached, as in production, so /authorize can still validate the
-    // client and redirect safely while the database is down.
+    // The client registration is cached (for 5 s by default), so /authorize can still validate the
+    // client and redirect safely while the database is down; a long TTL keeps the test deterministic.
     settings.oauth.client_cache_ttl_ms = 60_000;
     let app = start(database, settings).await;
     (app, proxy)

@@ -10,6 +10,7 @@ mod authorization_code;
 mod authorize;
 mod cli;
 mod database_down;
+mod hardening;
 mod introspection;
 mod login_and_consent;
 mod logs;

@@ -531,7 +531,7 @@ async fn after_too_many_failed_authentications_even_the_right_secret_gets_429_wi
         .parse()
         .expect("Retry-After in seconds");
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    assert_oauth_error(response, 429, "temporarily_unavailable").await;
+    assert_oauth_error(response, 429, "invalid_client").await;
     assert_eq!(
         app.client_credentials(&bystander, None).await.status(),
         200,
