@@ -104,12 +104,13 @@ pub async fn authenticate(
         {
             let throttle = &state.throttles.client_authentication;
             let key = format!("{client_id}\u{0}{address}");
-            if let Err(retry_after) = throttle.reserve(&key) {
+            // Only a read on the hot path; failures are counted after the comparison.
+            if let Some(retry_after) = throttle.blocked_for(&key) {
                 return Err(OAuthError::too_many_attempts(realm, retry_after));
             }
             let matches = client.secret_matches(secret);
-            if matches {
-                throttle.release(&key);
+            if !matches {
+                throttle.record_failure(&key);
             }
             matches
         }

@@ -75,6 +75,22 @@ impl FailureThrottle {
         }
     }
 
+    /// How long `key` is still refused, if it is: a read, for checks cheap enough that counting
+    /// only failures afterwards is good enough (a client secret is compared in microseconds, so a
+    /// parallel burst gains at most its own size; a password check takes tens of milliseconds and
+    /// uses [`reserve`](Self::reserve) instead).
+    pub fn blocked_for(&self, key: &str) -> Option<u64> {
+        let counter = self.counters.get(key)?;
+        let elapsed = counter.started.elapsed();
+        (counter.attempts >= self.limit.max_failures && elapsed < self.window())
+            .then(|| (self.window() - elapsed).as_secs().max(1))
+    }
+
+    /// Counts one failure for `key`.
+    pub fn record_failure(&self, key: &str) {
+        let _ = self.reserve(key);
+    }
+
     /// Gives back an attempt that succeeded: only failures count against the limit.
     pub fn release(&self, key: &str) {
         self.counters.entry(key.to_owned()).and_compute_with(|existing| {
