@@ -6,6 +6,11 @@ use serde::Deserialize;
 use shared::configuration::{ConfigError, ConfigSource, ShutdownSettings};
 use shared::telemetry::LogSettings;
 
+use crate::identity::IdentitySettings;
+use crate::introspection::IntrospectionSettings;
+use crate::token_cache::CacheSettings;
+use crate::upstream::UpstreamSettings;
+
 /// Every setting of the resource-gateway.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -13,16 +18,14 @@ pub struct Settings {
     pub listen_addr: String,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
+    /// The TOML file of routes (`GATEWAY_ROUTES_FILE`); empty: no routes.
+    pub routes_file: String,
     pub log: LogSettings,
     pub shutdown: ShutdownSettings,
-    pub auth: AuthSettings,
-}
-
-/// How the gateway reaches the auth-server.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AuthSettings {
-    /// The auth-server's token introspection endpoint (RFC 7662); not called yet.
-    pub introspection_url: String,
+    pub introspection: IntrospectionSettings,
+    pub cache: CacheSettings,
+    pub identity: IdentitySettings,
+    pub upstream: UpstreamSettings,
 }
 
 impl Settings {
@@ -53,10 +56,7 @@ mod tests {
     fn the_documented_environment_variables_override_the_defaults() {
         let environment = [
             ("GATEWAY_LISTEN_ADDR", "0.0.0.0:9080"),
-            (
-                "GATEWAY_AUTH__INTROSPECTION_URL",
-                "http://auth:8081/oauth2/introspect",
-            ),
+            ("GATEWAY_INTROSPECTION__URL", "http://auth:8081/oauth2/introspect"),
         ]
         .map(|(key, value)| (key.to_owned(), value.to_owned()));
 
@@ -64,10 +64,7 @@ mod tests {
             shared::configuration::load_with_environment(source(None), &environment).unwrap();
 
         assert_eq!(settings.listen_addr, "0.0.0.0:9080");
-        assert_eq!(
-            settings.auth.introspection_url,
-            "http://auth:8081/oauth2/introspect"
-        );
+        assert_eq!(settings.introspection.url, "http://auth:8081/oauth2/introspect");
         assert_eq!(Settings::defaults().unwrap().listen_addr, "127.0.0.1:8080");
     }
 }

@@ -1,16 +1,24 @@
-//! Building the application on a bound listener: the standard endpoints and middleware of
-//! `shared::server::HttpService`, and this service's readiness checks.
+//! Building the gateway on a bound listener: the standard endpoints and middleware of
+//! `shared::server::HttpService`, the JWKS, the catch-all proxy route, and route reload on SIGHUP.
 
 use std::net::TcpListener;
+use std::path::PathBuf;
 
+use actix_web::web;
 use anyhow::Context;
 use shared::health::Readiness;
 use shared::server::HttpService;
 
 use crate::configuration::Settings;
+use crate::routes::{RouteTable, RoutesError, SharedRoutes};
+use crate::state::GatewayState;
+use crate::{gateway, identity};
 
 /// A running resource-gateway.
-pub struct Application(HttpService);
+pub struct Application {
+    service: HttpService,
+    routes: RouteReloader,
+}
 
 impl Application {
     /// Binds `settings.listen_addr` (port 0 picks a free port) and builds the server.
@@ -20,24 +28,105 @@ impl Application {
         Self::build_with_listener(settings, listener).await
     }
 
-    /// Builds the server on an already bound listener.
+    /// Builds the server on an already bound listener. A bad routes file stops the start with a
+    /// message naming the route and the field.
     pub async fn build_with_listener(
         settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
-        // It depends on nothing yet, so it is ready unless it is shutting down.
+        let reloader = RouteReloader {
+            path: (!settings.routes_file.is_empty()).then(|| PathBuf::from(&settings.routes_file)),
+            routes: SharedRoutes::default(),
+        };
+        let table = reloader.read()?;
+        tracing::info!(routes = table.len(), "routes loaded");
+        let state = GatewayState::new(&settings, table)?;
+        let routes = RouteReloader {
+            routes: state.routes.clone(),
+            ..reloader
+        };
+        let state = web::Data::new(state);
+        let configure = move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(state.clone())
+                .route(
+                    "/.well-known/jwks.json",
+                    web::get().to(identity::get_jwks_from_state),
+                )
+                .route("/{tail:.*}", web::to(gateway::handle));
+        };
+        // The gateway depends on no store; it is ready unless it is shutting down (an auth-server
+        // outage is answered per request, 503, and must not take every replica out of rotation).
         let readiness = Readiness::new(Vec::new());
-        let service = HttpService::start(listener, settings.workers, settings.shutdown, readiness, |_| {})?;
-        Ok(Application(service))
+        let service = HttpService::start(
+            listener,
+            settings.workers,
+            settings.shutdown,
+            readiness,
+            configure,
+        )?;
+        routes.reload_on_hangup();
+        Ok(Application { service, routes })
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
-        self.0.port()
+        self.service.port()
+    }
+
+    /// A handle that reloads the routes file (as SIGHUP does), usable after the server is started.
+    pub fn route_reloader(&self) -> RouteReloader {
+        self.routes.clone()
     }
 
     /// Serves until SIGTERM/SIGINT, then drains gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.0.run_until_stopped().await
+        self.service.run_until_stopped().await
+    }
+}
+
+/// Reloads the routes file into the table in use.
+#[derive(Clone)]
+pub struct RouteReloader {
+    path: Option<PathBuf>,
+    routes: SharedRoutes,
+}
+
+impl RouteReloader {
+    fn read(&self) -> Result<RouteTable, RoutesError> {
+        match &self.path {
+            Some(path) => RouteTable::load(path),
+            None => Ok(RouteTable::default()),
+        }
+    }
+
+    /// Reads the routes file again; a bad file keeps the routes in use (and says why in the log).
+    pub fn reload(&self) -> Result<usize, RoutesError> {
+        match self.read() {
+            Ok(table) => {
+                let count = table.len();
+                self.routes.replace(table);
+                tracing::info!(routes = count, "routes reloaded");
+                Ok(count)
+            }
+            Err(error) => {
+                tracing::error!(%error, "routes not reloaded: keeping the routes in use");
+                Err(error)
+            }
+        }
+    }
+
+    /// Connections in flight are untouched: the table is swapped for new requests only.
+    fn reload_on_hangup(&self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let reloader = self.clone();
+        tokio::spawn(async move {
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                tracing::error!("cannot listen for SIGHUP: routes reload only with a restart");
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                let _ = reloader.reload();
+            }
+        });
     }
 }

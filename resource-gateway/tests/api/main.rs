@@ -1,5 +1,9 @@
-//! The resource-gateway's API tests: one binary, one module per resource.
+//! The resource-gateway's API tests: the real gateway between a fake auth-server and a fake upstream.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 mod helpers;
 
 mod health;
+mod proxying;
+mod resilience;

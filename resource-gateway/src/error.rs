@@ -1,0 +1,129 @@
+//! The gateway's answers when it does not forward a request: RFC 6750 challenges for token
+//! problems, JSON bodies with the request id for everything.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use shared::http_error::ErrorBody;
+
+/// Why a request was not forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("no route matches this request")]
+    NoRoute,
+    #[error("this route does not allow the method")]
+    MethodNotAllowed(Vec<actix_web::http::Method>),
+    #[error("a bearer token is required")]
+    MissingToken,
+    #[error("the Authorization header is malformed")]
+    MalformedToken,
+    #[error("the token is not active")]
+    InvalidToken,
+    #[error("the token lacks the scope this request needs")]
+    InsufficientScope(String),
+    #[error("the authorization server is unavailable")]
+    AuthUnavailable(Duration),
+    #[error("too many requests")]
+    RateLimited(Duration),
+    #[error("the upstream is unavailable")]
+    UpstreamUnavailable(Duration),
+    #[error("the upstream could not be reached")]
+    BadGateway,
+    #[error("the upstream did not answer in time")]
+    GatewayTimeout,
+    #[error("internal error")]
+    Internal(String),
+}
+
+const REALM: &str = "api";
+
+impl GatewayError {
+    fn code(&self) -> &'static str {
+        match self {
+            GatewayError::NoRoute => "not_found",
+            GatewayError::MethodNotAllowed(_) => "method_not_allowed",
+            GatewayError::MissingToken | GatewayError::InvalidToken => "invalid_token",
+            GatewayError::MalformedToken => "invalid_request",
+            GatewayError::InsufficientScope(_) => "insufficient_scope",
+            GatewayError::AuthUnavailable(_) | GatewayError::UpstreamUnavailable(_) => {
+                "temporarily_unavailable"
+            }
+            GatewayError::RateLimited(_) => "rate_limited",
+            GatewayError::BadGateway => "bad_gateway",
+            GatewayError::GatewayTimeout => "gateway_timeout",
+            GatewayError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The `WWW-Authenticate` value (RFC 6750 §3): no error code when no token was sent.
+    fn challenge(&self) -> Option<String> {
+        match self {
+            GatewayError::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
+            GatewayError::InvalidToken => Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"the token is not active\""
+            )),
+            GatewayError::MalformedToken => {
+                Some(format!("Bearer realm=\"{REALM}\", error=\"invalid_request\""))
+            }
+            GatewayError::InsufficientScope(scope) => Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{scope}\""
+            )),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            GatewayError::AuthUnavailable(after)
+            | GatewayError::RateLimited(after)
+            | GatewayError::UpstreamUnavailable(after) => Some(*after),
+            _ => None,
+        }
+    }
+}
+
+impl ResponseError for GatewayError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            GatewayError::NoRoute => StatusCode::NOT_FOUND,
+            GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::MissingToken | GatewayError::InvalidToken => StatusCode::UNAUTHORIZED,
+            GatewayError::MalformedToken => StatusCode::BAD_REQUEST,
+            GatewayError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            GatewayError::AuthUnavailable(_) | GatewayError::UpstreamUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            GatewayError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::BadGateway => StatusCode::BAD_GATEWAY,
+            GatewayError::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let GatewayError::Internal(cause) = self {
+            tracing::error!(error.cause = %cause, "gateway request failed");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        if let Some(challenge) = self.challenge() {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if let Some(after) = self.retry_after() {
+            // Whole seconds, rounded up: a client told 0 would retry at once.
+            let secs = after.as_millis().div_ceil(1000).max(1);
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if let GatewayError::MethodNotAllowed(allowed) = self {
+            let allow = allowed
+                .iter()
+                .map(|method| method.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            response.insert_header((header::ALLOW, allow));
+        }
+        response.json(ErrorBody::new(self.code(), self.to_string()))
+    }
+}

@@ -1,0 +1,78 @@
+//! The gateway's one handler: every request that is not the gateway's own (health, metrics, JWKS)
+//! is matched to a route, authenticated, authorised, rate-limited and forwarded. A request refused
+//! at any step never reaches the upstream.
+
+use actix_web::http::header::HOST;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::bearer::{self, Bearer};
+use crate::caller::Caller;
+use crate::error::GatewayError;
+use crate::introspection::{Unavailable, Verdict};
+use crate::routes::{Match, Route};
+use crate::state::GatewayState;
+use crate::upstream::Vouched;
+
+pub async fn handle(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<GatewayState>,
+) -> Result<HttpResponse, GatewayError> {
+    let table = state.routes.current();
+    let host = request.headers().get(HOST).and_then(|host| host.to_str().ok());
+    let route = match table.find(host, request.path(), request.method()) {
+        Match::Found(route) => route,
+        Match::MethodNotAllowed(allowed) => return Err(GatewayError::MethodNotAllowed(allowed)),
+        Match::NotFound => return Err(GatewayError::NoRoute),
+    };
+    if route.public {
+        return state.forwarder.forward(&request, payload, route, None).await;
+    }
+    let caller = authenticate(&state, &request, route).await?;
+    if let Some(limit) = route.rate_limit {
+        state
+            .rate_limits
+            .check(&route.name, limit, &caller.client_id)
+            .map_err(GatewayError::RateLimited)?;
+    }
+    let identity_token = state
+        .signer
+        .sign(&caller)
+        .map_err(|error| GatewayError::Internal(error.to_string()))?;
+    let vouched = Vouched {
+        caller: &caller,
+        identity_token: &identity_token,
+    };
+    state
+        .forwarder
+        .forward(&request, payload, route, Some(vouched))
+        .await
+}
+
+/// The caller behind the bearer token, with the scopes this route and method need.
+async fn authenticate(
+    state: &GatewayState,
+    request: &HttpRequest,
+    route: &Route,
+) -> Result<Caller, GatewayError> {
+    let token = match bearer::from_request(request) {
+        Bearer::Token(token) => token,
+        Bearer::Missing => return Err(GatewayError::MissingToken),
+        Bearer::Malformed => return Err(GatewayError::MalformedToken),
+    };
+    let caller = match state.verifier.verify(token).await {
+        Ok(Verdict::Active(caller)) => caller,
+        Ok(Verdict::Inactive) => return Err(GatewayError::InvalidToken),
+        // Fail closed: without an answer from the auth-server the request is refused with 503,
+        // never let through and never 401 (which would make clients discard a good token).
+        Err(Unavailable::BreakerOpen { retry_after }) => {
+            return Err(GatewayError::AuthUnavailable(retry_after));
+        }
+        Err(_) => return Err(GatewayError::AuthUnavailable(std::time::Duration::from_secs(1))),
+    };
+    let required = route.required_scopes(request.method());
+    if !required.is_met_by(&caller.scopes) {
+        return Err(GatewayError::InsufficientScope(required.describe()));
+    }
+    Ok(caller)
+}

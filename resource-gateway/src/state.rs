@@ -1,0 +1,32 @@
+//! What the gateway's handler shares.
+
+use std::sync::Arc;
+
+use crate::configuration::Settings;
+use crate::identity::IdentitySigner;
+use crate::introspection::IntrospectionClient;
+use crate::rate_limit::RateLimits;
+use crate::routes::{RouteTable, SharedRoutes};
+use crate::token_cache::TokenVerifier;
+use crate::upstream::Forwarder;
+
+pub struct GatewayState {
+    pub routes: SharedRoutes,
+    pub verifier: TokenVerifier,
+    pub signer: IdentitySigner,
+    pub forwarder: Forwarder,
+    pub rate_limits: RateLimits,
+}
+
+impl GatewayState {
+    pub fn new(settings: &Settings, routes: RouteTable) -> anyhow::Result<GatewayState> {
+        let client = Arc::new(IntrospectionClient::new(settings.introspection.clone())?);
+        Ok(GatewayState {
+            routes: SharedRoutes::new(routes),
+            verifier: TokenVerifier::new(client, &settings.cache),
+            signer: IdentitySigner::new(settings.identity.clone())?,
+            forwarder: Forwarder::new(settings.upstream.clone())?,
+            rate_limits: RateLimits::default(),
+        })
+    }
+}

@@ -1,0 +1,401 @@
+//! What reaches the upstream, and what never does: bearer handling, scopes, identity headers,
+//! routing, the token cache, bodies, rate limits and route reloads.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use shared::identity::{IdentitySettings, IdentityVerifier};
+
+use crate::helpers::*;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn a_valid_token_reaches_the_upstream_with_a_trusted_identity_and_no_spoofed_one() {
+    let (gateway, auth, upstream) = standard().await;
+    auth.issue("oat_good", "read write", HOUR);
+
+    let response = gateway
+        .http
+        .get(gateway.url("/api/orders?page=2"))
+        .bearer_auth("oat_good")
+        .header("x-auth-subject", "admin")
+        .header("X-Auth-Scopes", "everything")
+        .header("x-request-id", "trace-123")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    let seen = upstream.seen().pop().unwrap();
+    assert_eq!(seen.path, "/api/orders?page=2");
+    assert_eq!(seen.headers["x-auth-subject"], "user-42");
+    assert_eq!(seen.headers["x-auth-client-id"], "app-1");
+    assert_eq!(seen.headers["x-auth-scopes"], "read write");
+    assert_eq!(seen.headers["x-auth-username"], "alice");
+    assert_eq!(seen.headers["x-request-id"], "trace-123");
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    assert!(seen.headers.contains_key("x-auth-identity"));
+    assert!(
+        !seen.headers.contains_key("authorization"),
+        "the bearer token stays at the gateway"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_token_is_401_with_a_bare_challenge_and_never_reaches_the_upstream() {
+    let (gateway, _auth, upstream) = standard().await;
+
+    let response = gateway.http.get(gateway.url("/api/orders")).send().await.unwrap();
+
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"api\"");
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_token");
+    assert_eq!(upstream.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_token_in_the_query_string_is_ignored() {
+    let (gateway, auth, upstream) = standard().await;
+    auth.issue("oat_good", "read", HOUR);
+
+    let response = gateway
+        .http
+        .get(gateway.url("/api/orders?access_token=oat_good"))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 401);
+    assert_eq!(upstream.calls(), 0);
+    assert_eq!(auth.calls(), 0);
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_and_malformed_values_are_invalid_request() {
+    let (gateway, auth, _upstream) = standard().await;
+    auth.issue("oat_good", "read", HOUR);
+    let with_header = |value: &'static str| {
+        gateway
+            .http
+            .get(gateway.url("/api/x"))
+            .header("authorization", value)
+            .send()
+    };
+
+    assert_eq!(with_header("bearer oat_good").await.unwrap().status(), 200);
+    assert_eq!(with_header("BEARER oat_good").await.unwrap().status(), 200);
+    let malformed = with_header("Bearer two tokens").await.unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert!(
+        malformed.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_request\"")
+    );
+}
+
+#[tokio::test]
+async fn an_inactive_token_is_401_invalid_token_and_never_reaches_the_upstream() {
+    let (gateway, _auth, upstream) = standard().await;
+
+    let response = gateway.get_with_token("/api/orders", "oat_unknown").await;
+
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    assert_eq!(upstream.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_not_a_bearer_token_even_when_active() {
+    let (gateway, auth, upstream) = standard().await;
+    auth.answer(
+        "ort_refresh",
+        serde_json::json!({"active": true, "scope": "read", "client_id": "app-1", "sub": "u", "token_use": "refresh_token", "exp": unix_now() + 3600}),
+    );
+
+    assert_eq!(
+        gateway
+            .get_with_token("/api/orders", "ort_refresh")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(upstream.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_missing_scope_is_403_naming_the_scope_and_scopes_depend_on_the_method() {
+    let (gateway, auth, upstream) = standard().await;
+    auth.issue("oat_reader", "read", HOUR);
+
+    let read = gateway.get_with_token("/api/orders", "oat_reader").await;
+    let write = gateway
+        .http
+        .post(gateway.url("/api/orders"))
+        .bearer_auth("oat_reader")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(read.status(), 200);
+    assert_eq!(write.status(), 403);
+    assert_eq!(
+        write.headers()["www-authenticate"],
+        "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"write\""
+    );
+    assert_eq!(
+        write.json::<Value>().await.unwrap()["error"],
+        "insufficient_scope"
+    );
+    assert_eq!(upstream.calls(), 1, "only the allowed request went through");
+    assert_eq!(auth.calls(), 1, "the scope check used the cached introspection");
+}
+
+#[tokio::test]
+async fn a_public_route_needs_no_token_and_still_strips_spoofed_identity() {
+    let (gateway, auth, upstream) = standard().await;
+
+    let response = gateway
+        .http
+        .get(gateway.url("/status"))
+        .header("x-auth-subject", "admin")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(auth.calls(), 0);
+    assert!(!upstream.seen()[0].headers.contains_key("x-auth-subject"));
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404_and_unrouted_methods_405_in_json() {
+    let auth = FakeAuth::start().await;
+    let upstream = FakeUpstream::start().await;
+    let routes = routes_for(
+        &upstream,
+        "[[routes]]\nname = \"ro\"\npath_prefix = \"/ro\"\nmethods = [\"GET\"]\nupstreams = [\"{upstream}\"]\n",
+    );
+    let gateway = spawn_gateway(test_settings(&auth), &routes).await;
+
+    let missing = gateway.http.get(gateway.url("/nowhere")).send().await.unwrap();
+    let wrong_method = gateway.http.delete(gateway.url("/ro/1")).send().await.unwrap();
+
+    assert_eq!(missing.status(), 404);
+    assert!(missing.json::<Value>().await.unwrap()["request_id"].is_string());
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(wrong_method.headers()["allow"], "GET");
+}
+
+#[tokio::test]
+async fn many_requests_with_one_token_cost_one_introspection() {
+    let (gateway, auth, _upstream) = standard().await;
+    auth.issue("oat_good", "read", HOUR);
+
+    for _ in 0..20 {
+        assert_eq!(gateway.get_with_token("/api/x", "oat_good").await.status(), 200);
+    }
+
+    assert_eq!(auth.calls(), 1);
+}
+
+#[tokio::test]
+async fn inactive_answers_are_cached_briefly() {
+    let (gateway, auth, _upstream) = standard().await;
+
+    for _ in 0..20 {
+        assert_eq!(
+            gateway.get_with_token("/api/x", "oat_garbage").await.status(),
+            401
+        );
+    }
+
+    assert_eq!(auth.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_first_requests_with_one_token_cause_one_introspection() {
+    let (gateway, auth, upstream) = standard().await;
+    auth.issue("oat_good", "read", HOUR);
+    // Slow enough that all hundred arrive while the first introspection is in flight (and under
+    // the 300 ms attempt timeout).
+    auth.set_delay(Duration::from_millis(150));
+
+    let requests = (0..100).map(|_| gateway.get_with_token("/api/x", "oat_good"));
+    let responses = futures_util::future::join_all(requests).await;
+
+    assert!(responses.iter().all(|response| response.status() == 200));
+    assert_eq!(auth.calls(), 1);
+    assert_eq!(upstream.calls(), 100);
+}
+
+#[tokio::test]
+async fn a_cached_token_stops_passing_when_it_expires() {
+    let (gateway, auth, _upstream) = standard().await;
+    auth.issue("oat_short", "read", Duration::from_secs(2));
+    assert_eq!(gateway.get_with_token("/api/x", "oat_short").await.status(), 200);
+
+    // The entry lives at most until `exp` (whole seconds); poll with a generous bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = gateway.get_with_token("/api/x", "oat_short").await.status();
+        if status == 401 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepted 10 s after a 2 s token"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(unix_now() >= 0);
+}
+
+#[tokio::test]
+async fn with_the_auth_server_down_the_answer_is_503_with_retry_after_never_401() {
+    let (gateway, auth, upstream) = standard().await;
+    auth.set_behaviour(AuthBehaviour::Status(500));
+
+    let response = gateway.get_with_token("/api/x", "oat_any").await;
+
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(upstream.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_upstream_is_retried_for_get_but_never_for_post() {
+    let (gateway, auth, upstream) = standard().await;
+    auth.issue("oat_good", "read write", HOUR);
+    upstream.set_status(503);
+
+    let get = gateway.get_with_token("/api/x", "oat_good").await;
+    let calls_after_get = upstream.calls();
+    let post = gateway
+        .http
+        .post(gateway.url("/api/x"))
+        .bearer_auth("oat_good")
+        .body("payload")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(get.status(), 503);
+    assert_eq!(calls_after_get, 2, "GET: one retry (upstream.max_retries = 1)");
+    assert_eq!(post.status(), 503);
+    assert_eq!(upstream.calls() - calls_after_get, 1, "POST is never retried");
+}
+
+#[tokio::test]
+async fn large_request_bodies_reach_the_upstream_intact() {
+    let (gateway, auth, _upstream) = standard().await;
+    auth.issue("oat_good", "read write", HOUR);
+    let body = vec![b'x'; 5 * 1024 * 1024];
+
+    let response = gateway
+        .http
+        .post(gateway.url("/api/upload"))
+        .bearer_auth("oat_good")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["body_len"],
+        5 * 1024 * 1024
+    );
+}
+
+#[tokio::test]
+async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
+    let auth = FakeAuth::start().await;
+    let upstream = FakeUpstream::start().await;
+    let routes = routes_for(
+        &upstream,
+        "[[routes]]\nname = \"limited\"\npath_prefix = \"/api\"\nupstreams = [\"{upstream}\"]\nrate_limit = { per_second = 1, burst = 2 }\n",
+    );
+    let gateway = spawn_gateway(test_settings(&auth), &routes).await;
+    auth.issue("oat_good", "read", HOUR);
+
+    let statuses: Vec<u16> =
+        futures_util::future::join_all((0..3).map(|_| gateway.get_with_token("/api/x", "oat_good")))
+            .await
+            .iter()
+            .map(|response| response.status().as_u16())
+            .collect();
+    let limited = gateway.get_with_token("/api/x", "oat_good").await;
+
+    assert_eq!(
+        statuses.iter().filter(|status| **status == 200).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(upstream.calls(), 2);
+}
+
+#[tokio::test]
+async fn routes_reload_from_the_file_and_a_bad_file_keeps_the_old_ones() {
+    let (gateway, auth, upstream) = standard().await;
+    auth.issue("oat_good", "read", HOUR);
+    assert_eq!(gateway.get_with_token("/v2/x", "oat_good").await.status(), 404);
+
+    std::fs::write(
+        &gateway.routes_file,
+        routes_for(
+            &upstream,
+            "[[routes]]\nname = \"v2\"\npath_prefix = \"/v2\"\nupstreams = [\"{upstream}\"]\n",
+        ),
+    )
+    .unwrap();
+    assert_eq!(gateway.reloader.reload().unwrap(), 1);
+    assert_eq!(gateway.get_with_token("/v2/x", "oat_good").await.status(), 200);
+
+    std::fs::write(&gateway.routes_file, "[[routes]]\nname = \"broken\"\n").unwrap();
+    let error = gateway.reloader.reload().unwrap_err().to_string();
+    assert!(error.contains("missing field"), "{error}");
+    assert_eq!(
+        gateway.get_with_token("/v2/x", "oat_good").await.status(),
+        200,
+        "the old routes stay"
+    );
+}
+
+#[tokio::test]
+async fn the_identity_token_is_verified_by_the_shared_extractor_against_the_gateway_jwks() {
+    let (gateway, auth, upstream) = standard().await;
+    auth.issue("oat_good", "read write", HOUR);
+    gateway.get_with_token("/api/x", "oat_good").await;
+    let identity = upstream.seen()[0].headers["x-auth-identity"].clone();
+
+    let verifier = IdentityVerifier::new(&IdentitySettings {
+        jwks_url: gateway.url("/.well-known/jwks.json"),
+        issuer: "resource-gateway".into(),
+        audience: "upstreams".into(),
+        jwks_refresh_secs: 10,
+        jwks_max_age_secs: 300,
+        jwks_timeout_ms: 1000,
+        leeway_secs: 5,
+    })
+    .unwrap();
+    let claims = verifier
+        .verify(&identity)
+        .await
+        .expect("the gateway's identity token verifies");
+
+    assert_eq!(claims.sub, "user-42");
+    assert_eq!(claims.client_id, "app-1");
+    assert_eq!(claims.scope, "read write");
+    assert_eq!(claims.username.as_deref(), Some("alice"));
+}

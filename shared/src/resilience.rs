@@ -1,0 +1,480 @@
+//! Resilience around calls to a dependency that can fail for a while: a circuit breaker (failsafe,
+//! behind our own type), exponential backoff with full jitter, and a retry budget.
+//!
+//! failsafe counts consecutive failures and opens, but three things are ours: its half-open state
+//! admits every caller, so `Breaker` lets only `half_open_probes` calls through and rejects the rest
+//! at once; its state is visible only through its `Instrument` hooks, which we mirror into an atomic,
+//! a log line at warn and a metrics gauge; and a rejected call learns how long the breaker stays open,
+//! for `Retry-After`. A future dropped before it completes records nothing in failsafe, so the
+//! per-attempt timeout belongs inside the future given to [`Breaker::call`].
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use failsafe::futures::CircuitBreaker as _;
+use failsafe::{FailurePolicy, Instrument, StateMachine};
+use serde::Deserialize;
+use tokio::sync::{Semaphore, oneshot};
+
+/// Settings of one circuit breaker.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BreakerSettings {
+    /// Consecutive failures that open the breaker.
+    pub consecutive_failures: u32,
+    /// How long it stays open the first time; each failed probe doubles it, up to `max_open_ms`.
+    pub open_ms: u64,
+    pub max_open_ms: u64,
+    /// Calls let through at once while half-open; the others are rejected until a probe succeeds.
+    pub half_open_probes: usize,
+}
+
+/// The state of a breaker, as last reported by failsafe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed = 0,
+    Open = 1,
+    HalfOpen = 2,
+}
+
+/// Why a call through the breaker failed.
+#[derive(Debug)]
+pub enum BreakerError<E> {
+    /// The breaker is open (or half-open with every probe slot taken): the call was not made.
+    Rejected { retry_after: Duration },
+    /// The call was made and failed.
+    Inner(E),
+}
+
+/// A circuit breaker around one dependency. Cloning shares the state.
+#[derive(Clone)]
+pub struct Breaker {
+    machine: StateMachine<RecordingPolicy, Mirror>,
+    mirror: Mirror,
+    probes: Arc<Semaphore>,
+    open_for: Duration,
+}
+
+impl Breaker {
+    pub fn new(name: &'static str, settings: &BreakerSettings) -> Breaker {
+        let last_delay_ms = Arc::new(AtomicU64::new(settings.open_ms));
+        let mirror = Mirror {
+            name,
+            state: Arc::new(AtomicU8::new(BreakerState::Closed as u8)),
+            opened: Arc::new(Mutex::new(None)),
+            last_delay_ms: last_delay_ms.clone(),
+        };
+        let backoff = Doubling {
+            next: Duration::from_millis(settings.open_ms),
+            max: Duration::from_millis(settings.max_open_ms.max(settings.open_ms)),
+        };
+        let policy = RecordingPolicy {
+            inner: failsafe::failure_policy::consecutive_failures(
+                settings.consecutive_failures.max(1),
+                backoff,
+            ),
+            last_delay_ms,
+        };
+        Breaker {
+            machine: StateMachine::new(policy, mirror.clone()),
+            mirror,
+            probes: Arc::new(Semaphore::new(settings.half_open_probes.max(1))),
+            open_for: Duration::from_millis(settings.open_ms),
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        match self.mirror.state.load(Ordering::SeqCst) {
+            1 => BreakerState::Open,
+            2 => BreakerState::HalfOpen,
+            _ => BreakerState::Closed,
+        }
+    }
+
+    /// Makes `call` through the breaker. Errors for which `is_failure` is false (a 4xx, an inactive
+    /// token) do not count against the dependency.
+    pub async fn call<T, E, F>(&self, is_failure: fn(&E) -> bool, call: F) -> Result<T, BreakerError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        let (reject, rejected) = oneshot::channel::<()>();
+        let mirror = self.mirror.clone();
+        let probes = self.probes.clone();
+        // failsafe asks for permission (and turns Open into HalfOpen) when it first polls; this
+        // future then runs, sees the mirrored state and takes a probe slot or gives up.
+        let guarded = async move {
+            let _probe = if mirror.state.load(Ordering::SeqCst) == BreakerState::HalfOpen as u8 {
+                match probes.try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        let _ = reject.send(());
+                        // Never completes: the select below drops it, and failsafe records nothing.
+                        std::future::pending::<()>().await;
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            call.await
+        };
+        let through_breaker = self.machine.call_with(is_failure, guarded);
+        tokio::select! {
+            outcome = through_breaker => match outcome {
+                Ok(value) => Ok(value),
+                Err(failsafe::Error::Inner(error)) => Err(BreakerError::Inner(error)),
+                Err(failsafe::Error::Rejected) => Err(BreakerError::Rejected { retry_after: self.mirror.remaining_open() }),
+            },
+            Ok(()) = rejected => Err(BreakerError::Rejected { retry_after: self.open_for }),
+        }
+    }
+}
+
+/// Open durations: `open_ms`, then doubling up to `max_open_ms`. (failsafe's own backoffs work in
+/// whole seconds and panic below one.)
+#[derive(Debug, Clone)]
+struct Doubling {
+    next: Duration,
+    max: Duration,
+}
+
+impl Iterator for Doubling {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let current = self.next;
+        self.next = (current * 2).min(self.max);
+        Some(current)
+    }
+}
+
+/// failsafe's consecutive-failures policy, remembering the open duration it picked so that
+/// rejected callers can be told when to retry.
+#[derive(Debug)]
+struct RecordingPolicy {
+    inner: failsafe::failure_policy::ConsecutiveFailures<Doubling>,
+    last_delay_ms: Arc<AtomicU64>,
+}
+
+impl FailurePolicy for RecordingPolicy {
+    fn record_success(&mut self) {
+        self.inner.record_success();
+    }
+
+    fn mark_dead_on_failure(&mut self) -> Option<Duration> {
+        let delay = self.inner.mark_dead_on_failure();
+        if let Some(delay) = delay {
+            self.last_delay_ms
+                .store(delay.as_millis() as u64, Ordering::SeqCst);
+        }
+        delay
+    }
+
+    fn revived(&mut self) {
+        self.inner.revived();
+    }
+}
+
+/// Mirrors failsafe's transitions into our atomic, the log and the metrics.
+#[derive(Clone, Debug)]
+struct Mirror {
+    name: &'static str,
+    state: Arc<AtomicU8>,
+    opened: Arc<Mutex<Option<Instant>>>,
+    last_delay_ms: Arc<AtomicU64>,
+}
+
+impl Mirror {
+    fn set(&self, state: BreakerState) {
+        let previous = self.state.swap(state as u8, Ordering::SeqCst);
+        metrics::gauge!("circuit_breaker_state", "breaker" => self.name).set(state as u8 as f64);
+        if previous != state as u8 {
+            metrics::counter!("circuit_breaker_transitions_total", "breaker" => self.name, "to" => state.label()).increment(1);
+        }
+    }
+
+    /// How long until an open breaker lets a probe through (at least one second for `Retry-After`
+    /// to be meaningful is the caller's business).
+    fn remaining_open(&self) -> Duration {
+        let delay = Duration::from_millis(self.last_delay_ms.load(Ordering::SeqCst));
+        let opened = self.opened.lock().ok().and_then(|opened| *opened);
+        opened
+            .map(|at| delay.saturating_sub(at.elapsed()))
+            .unwrap_or(delay)
+    }
+}
+
+impl BreakerState {
+    fn label(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
+impl Instrument for Mirror {
+    fn on_call_rejected(&self) {
+        metrics::counter!("circuit_breaker_rejected_total", "breaker" => self.name).increment(1);
+    }
+
+    fn on_open(&self) {
+        if let Ok(mut opened) = self.opened.lock() {
+            *opened = Some(Instant::now());
+        }
+        let open_ms = self.last_delay_ms.load(Ordering::SeqCst);
+        tracing::warn!(
+            breaker = self.name,
+            open_ms,
+            "circuit breaker {} opened for {open_ms} ms",
+            self.name
+        );
+        self.set(BreakerState::Open);
+    }
+
+    fn on_half_open(&self) {
+        tracing::warn!(
+            breaker = self.name,
+            "circuit breaker {} half-open: probing",
+            self.name
+        );
+        self.set(BreakerState::HalfOpen);
+    }
+
+    fn on_closed(&self) {
+        // failsafe also calls this once when the breaker is built.
+        if self.state.load(Ordering::SeqCst) != BreakerState::Closed as u8 {
+            tracing::warn!(breaker = self.name, "circuit breaker {} closed", self.name);
+        }
+        self.set(BreakerState::Closed);
+    }
+}
+
+/// Exponential backoff with full jitter (a random delay between zero and the exponential bound),
+/// so that callers that failed together do not retry together.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct BackoffSettings {
+    pub base_ms: u64,
+    pub max_ms: u64,
+    /// Off only in tests that need exact delays.
+    pub jitter: bool,
+}
+
+impl BackoffSettings {
+    /// The delay before retry number `retry` (0 for the first retry).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let bound = self
+            .base_ms
+            .saturating_mul(1u64 << retry.min(20))
+            .min(self.max_ms);
+        if !self.jitter || bound == 0 {
+            return Duration::from_millis(bound);
+        }
+        let mut bytes = [0u8; 8];
+        // Without randomness, fall back to the full bound: still bounded, only not spread.
+        let random = getrandom::fill(&mut bytes)
+            .map(|_| u64::from_le_bytes(bytes))
+            .unwrap_or(u64::MAX);
+        Duration::from_micros(random % (bound * 1000 + 1))
+    }
+}
+
+/// A retry budget: retries may add at most `percent` % to the calls made in the last `window`,
+/// plus `min_per_second` so that a quiet service can still retry. Under a total outage the load on
+/// the dependency stays within (1 + percent/100) of the calls, instead of multiplying by the number
+/// of attempts.
+#[derive(Debug)]
+pub struct RetryBudget {
+    percent: u64,
+    min_per_second: u64,
+    window: tokio::time::Duration,
+    events: Mutex<BudgetWindow>,
+}
+
+#[derive(Debug, Default)]
+struct BudgetWindow {
+    calls: std::collections::VecDeque<tokio::time::Instant>,
+    retries: std::collections::VecDeque<tokio::time::Instant>,
+}
+
+impl RetryBudget {
+    pub fn new(percent: u64, min_per_second: u64, window: Duration) -> RetryBudget {
+        RetryBudget {
+            percent,
+            min_per_second,
+            window,
+            events: Mutex::new(BudgetWindow::default()),
+        }
+    }
+
+    /// Records a first attempt.
+    pub fn record_call(&self) {
+        let now = tokio::time::Instant::now();
+        if let Ok(mut events) = self.events.lock() {
+            events.calls.push_back(now);
+            Self::expire(&mut events, now, self.window);
+        }
+    }
+
+    /// Takes one retry from the budget, if there is one left.
+    pub fn try_retry(&self) -> bool {
+        let now = tokio::time::Instant::now();
+        let Ok(mut events) = self.events.lock() else {
+            return false;
+        };
+        Self::expire(&mut events, now, self.window);
+        let allowed = events.calls.len() as u64 * self.percent / 100
+            + self.min_per_second * self.window.as_secs().max(1);
+        if (events.retries.len() as u64) < allowed {
+            events.retries.push_back(now);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expire(events: &mut BudgetWindow, now: tokio::time::Instant, window: Duration) {
+        for queue in [&mut events.calls, &mut events.retries] {
+            while queue.front().is_some_and(|at| now.duration_since(*at) > window) {
+                queue.pop_front();
+            }
+            // Bound memory under any load: beyond this many entries in one window, the exact
+            // count no longer changes the decision.
+            while queue.len() > 1_000_000 {
+                queue.pop_front();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(open_ms: u64) -> BreakerSettings {
+        BreakerSettings {
+            consecutive_failures: 3,
+            open_ms,
+            max_open_ms: open_ms * 4,
+            half_open_probes: 1,
+        }
+    }
+
+    fn any_error(_: &&'static str) -> bool {
+        true
+    }
+
+    async fn fail(breaker: &Breaker) -> Result<(), BreakerError<&'static str>> {
+        breaker.call(any_error, async { Err::<(), _>("boom") }).await
+    }
+
+    #[tokio::test]
+    async fn consecutive_failures_open_the_breaker_and_it_rejects_without_calling() {
+        let breaker = Breaker::new("test", &settings(60_000));
+        for _ in 0..3 {
+            assert!(matches!(fail(&breaker).await, Err(BreakerError::Inner("boom"))));
+        }
+        assert_eq!(breaker.state(), BreakerState::Open);
+
+        let called = std::sync::atomic::AtomicBool::new(false);
+        let outcome = breaker
+            .call(any_error, async {
+                called.store(true, Ordering::SeqCst);
+                Ok::<_, &str>(())
+            })
+            .await;
+
+        let Err(BreakerError::Rejected { retry_after }) = outcome else {
+            panic!("rejected")
+        };
+        assert!(!called.load(Ordering::SeqCst));
+        assert!(
+            retry_after > Duration::from_secs(50) && retry_after <= Duration::from_secs(60),
+            "{retry_after:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_that_are_not_failures_do_not_open_it() {
+        let breaker = Breaker::new("test", &settings(60_000));
+        for _ in 0..10 {
+            let _ = breaker
+                .call(|_: &&str| false, async { Err::<(), _>("not found") })
+                .await;
+        }
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test]
+    async fn half_open_admits_only_the_probe_budget_and_a_success_closes_it() {
+        let breaker = Breaker::new("test", &settings(1));
+        for _ in 0..3 {
+            let _ = fail(&breaker).await;
+        }
+        // Wait out the 1 ms open period (failsafe measures it with the real clock).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !breaker.machine.is_call_permitted() {
+            assert!(Instant::now() < deadline);
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+
+        let (release, hold) = oneshot::channel::<()>();
+        let probe = breaker.call(any_error, async move {
+            let _ = hold.await;
+            Ok::<_, &str>("probed")
+        });
+        let second = async {
+            tokio::task::yield_now().await;
+            breaker.call(any_error, async { Ok::<_, &str>("second") }).await
+        };
+        let (probe, second) = tokio::join!(probe, async {
+            let outcome = second.await;
+            let _ = release.send(());
+            outcome
+        });
+
+        assert!(
+            matches!(second, Err(BreakerError::Rejected { .. })),
+            "only one probe at a time"
+        );
+        assert_eq!(probe.unwrap(), "probed");
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_and_jitter_stays_within_the_bound() {
+        let exact = BackoffSettings {
+            base_ms: 25,
+            max_ms: 200,
+            jitter: false,
+        };
+        let delays: Vec<u64> = (0..5)
+            .map(|retry| exact.delay(retry).as_millis() as u64)
+            .collect();
+        assert_eq!(delays, [25, 50, 100, 200, 200]);
+        let jittered = BackoffSettings {
+            jitter: true,
+            ..exact
+        };
+        let samples: Vec<Duration> = (0..200).map(|_| jittered.delay(2)).collect();
+        assert!(samples.iter().all(|delay| *delay <= Duration::from_millis(100)));
+        let distinct: std::collections::HashSet<_> = samples.iter().collect();
+        assert!(distinct.len() > 100, "jitter spreads the delays");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_retry_budget_allows_a_fraction_of_calls_plus_a_floor() {
+        let budget = RetryBudget::new(20, 1, Duration::from_secs(10));
+        for _ in 0..100 {
+            budget.record_call();
+        }
+        let granted = (0..100).filter(|_| budget.try_retry()).count();
+        assert_eq!(granted, 20 + 10);
+
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(budget.try_retry(), "the window slides");
+    }
+}
