@@ -20,77 +20,27 @@
 //! compare ratios from one run, not absolute figures across runs or machines.
 
 use std::net::TcpListener;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use auth_server::admin;
 use auth_server::configuration::Settings;
 use auth_server::startup::Application;
 use diesel::prelude::*;
-use diesel::{Connection, PgConnection};
 use secrecy::SecretString;
 use shared::db::DbPool;
-
-struct Options {
-    seconds: u64,
-    connections: usize,
-    /// `wrk` (the default when installed: a C load generator that leaves the servers most of the
-    /// two cores) or `builtin` (reqwest tasks in this process).
-    driver: String,
-    /// Overrides `database.pool_size` (both servers use it).
-    pool_size: Option<u32>,
-}
-
-fn options() -> Options {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str, default: u64| {
-        args.iter()
-            .position(|arg| arg == flag)
-            .and_then(|at| args.get(at + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let wrk_installed = std::process::Command::new("wrk")
-        .arg("--version")
-        .output()
-        .is_ok();
-    let driver = args
-        .iter()
-        .position(|arg| arg == "--driver")
-        .and_then(|at| args.get(at + 1).cloned())
-        .unwrap_or_else(|| {
-            if wrk_installed {
-                "wrk".into()
-            } else {
-                "builtin".into()
-            }
-        });
-    let pool_size = args
-        .iter()
-        .position(|arg| arg == "--pool-size")
-        .and_then(|at| args.get(at + 1))
-        .and_then(|v| v.parse().ok());
-    Options {
-        seconds: value("--seconds", 10),
-        connections: value("--connections", 32) as usize,
-        driver,
-        pool_size,
-    }
-}
+use shared::testing::TestDatabase;
+use shared::testing::load::{self, LoadOptions, Target};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let options = options();
-    let server_url = std::env::var("TEST_DATABASE_SERVER_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let database = ScratchDatabase::create(&server_url)?;
+    let options = LoadOptions::from_args();
+    let database = TestDatabase::create();
 
     let mut settings = Settings::defaults()?;
     settings.database.url = SecretString::from(database.url.clone());
     // The default filter (info), as deployed: request spans are built even though no line is printed.
     settings.log.filter = std::env::var("BENCH_LOG").unwrap_or_else(|_| settings.log.filter.clone());
-    if let Some(pool_size) = options.pool_size {
+    if let Some(pool_size) = load::arg("--pool-size") {
         settings.database.pool_size = pool_size;
     }
     shared::telemetry::init("bench", &settings.log);
@@ -109,40 +59,32 @@ async fn main() -> anyhow::Result<()> {
     let token_for_introspection = issue_token(&auth, &fixture.service).await?;
 
     println!(
-        "auth-server benchmark: {} connections, {} s per target, load from {}, PostgreSQL pool of {}, {} HTTP workers",
-        options.connections,
-        options.seconds,
-        options.driver,
-        settings.database.pool_size,
-        if settings.workers == 0 {
-            "one-per-core".to_owned()
-        } else {
-            settings.workers.to_string()
-        }
+        "auth-server benchmark: {} connections, {} s per target, load from {}, PostgreSQL pool of {}",
+        options.connections, options.seconds, options.driver, settings.database.pool_size,
     );
     // Every target receives the same shape of request (a POST with a form body and a Basic header),
     // so the ratios compare the servers' work and not the load generator's.
     let introspect_body = format!("token={token_for_introspection}");
     let targets = [
-        Target::post(
+        Target::post_form(
             "plain",
             format!("{floor}/plain"),
             introspect_body.clone(),
             &fixture.introspector,
         ),
-        Target::post(
+        Target::post_form(
             "select",
             format!("{floor}/select"),
             introspect_body.clone(),
             &fixture.introspector,
         ),
-        Target::post(
+        Target::post_form(
             "token",
             format!("{auth}/oauth2/token"),
             "grant_type=client_credentials".into(),
             &fixture.service,
         ),
-        Target::post(
+        Target::post_form(
             "introspect",
             format!("{auth}/oauth2/introspect"),
             introspect_body,
@@ -151,15 +93,8 @@ async fn main() -> anyhow::Result<()> {
     ];
     let mut results = Vec::new();
     for target in &targets {
-        let result = if options.driver == "wrk" {
-            load_with_wrk(target, &options)?
-        } else {
-            load(target, &options).await
-        };
-        println!(
-            "{:<11} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests, {} errors)",
-            target.name, result.per_second, result.p50_ms, result.p99_ms, result.requests, result.errors
-        );
+        let result = load::run(target, &options).await?;
+        println!("{}", result.line(target.name));
         results.push(result);
     }
     let (plain, select, token, introspect) = (&results[0], &results[1], &results[2], &results[3]);
@@ -185,191 +120,6 @@ async fn main() -> anyhow::Result<()> {
         token.p99_ms / select.p99_ms
     );
     Ok(())
-}
-
-/// One thing to load.
-struct Target {
-    name: &'static str,
-    url: String,
-    body: Option<String>,
-    basic: Option<(String, String)>,
-}
-
-impl Target {
-    fn post(name: &'static str, url: String, body: String, client: &(String, String)) -> Target {
-        Target {
-            name,
-            url,
-            body: Some(body),
-            basic: Some(client.clone()),
-        }
-    }
-}
-
-struct LoadResult {
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    requests: usize,
-    errors: usize,
-}
-
-/// Drives a target from `connections` tasks, each with its own keep-alive connection, for a
-/// one-second warm-up and then the measured period.
-async fn load(target: &Target, options: &Options) -> LoadResult {
-    let request = Arc::new(build_request(target));
-    let warm_up = Duration::from_secs(1);
-    let measure = Duration::from_secs(options.seconds);
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..options.connections)
-        .map(|_| {
-            let request = request.clone();
-            tokio::spawn(async move {
-                let client = reqwest::Client::builder()
-                    .pool_max_idle_per_host(1)
-                    .build()
-                    .expect("a client");
-                let (mut latencies, mut errors) = (Vec::new(), 0usize);
-                loop {
-                    let sent = Instant::now();
-                    if sent > start + warm_up + measure {
-                        break;
-                    }
-                    let ok = request(&client)
-                        .send()
-                        .await
-                        .map(|r| r.status().is_success())
-                        .unwrap_or(false);
-                    let done = Instant::now();
-                    if sent >= start + warm_up {
-                        if ok {
-                            latencies.push(done - sent)
-                        } else {
-                            errors += 1
-                        }
-                    }
-                }
-                (latencies, errors)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        let (task_latencies, task_errors) = task.await.expect("a load task");
-        latencies.extend(task_latencies);
-        errors += task_errors;
-    }
-    latencies.sort();
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .map(|latency| latency.as_secs_f64() * 1000.0)
-            .unwrap_or(f64::NAN)
-    };
-    LoadResult {
-        per_second: latencies.len() as f64 / measure.as_secs_f64(),
-        p50_ms: percentile(0.50),
-        p99_ms: percentile(0.99),
-        requests: latencies.len(),
-        errors,
-    }
-}
-
-/// Drives a target with `wrk` (one thread, keep-alive connections) and parses its summary.
-fn load_with_wrk(target: &Target, options: &Options) -> anyhow::Result<LoadResult> {
-    use base64::Engine;
-    let mut script = String::from(
-        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n",
-    );
-    if let Some(body) = &target.body {
-        script.push_str(&format!("wrk.body = \"{body}\"\n"));
-    }
-    if let Some((id, secret)) = &target.basic {
-        let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
-        script.push_str(&format!(
-            "wrk.headers[\"Authorization\"] = \"Basic {credentials}\"\n"
-        ));
-    }
-    let path = std::env::temp_dir().join(format!("auth-bench-{}-{}.lua", std::process::id(), target.name));
-    std::fs::write(&path, script)?;
-    let run = |seconds: u64| {
-        std::process::Command::new("wrk")
-            .args([
-                "-t1",
-                &format!("-c{}", options.connections),
-                &format!("-d{seconds}s"),
-                "--latency",
-                "-s",
-            ])
-            .arg(&path)
-            .arg(&target.url)
-            .output()
-    };
-    run(1)?; // warm-up
-    let output = run(options.seconds)?;
-    let _ = std::fs::remove_file(&path);
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let field = |prefix: &str| {
-        text.lines()
-            .map(str::trim)
-            .find(|line| line.starts_with(prefix))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .map(str::to_owned)
-    };
-    let per_second: f64 = field("Requests/sec:")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("wrk said: {text}"))?;
-    let errors = text
-        .lines()
-        .filter(|line| line.contains("Non-2xx") || line.contains("Socket errors"))
-        .count();
-    if errors > 0 {
-        eprintln!("wrk reported errors for {}:\n{text}", target.name);
-    }
-    let requests = text
-        .lines()
-        .find(|line| line.contains("requests in"))
-        .and_then(|line| line.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    Ok(LoadResult {
-        per_second,
-        p50_ms: field("50%").map(|v| wrk_duration_ms(&v)).unwrap_or(f64::NAN),
-        p99_ms: field("99%").map(|v| wrk_duration_ms(&v)).unwrap_or(f64::NAN),
-        requests,
-        errors,
-    })
-}
-
-/// `850.00us`, `1.25ms`, `2.01s` in milliseconds.
-fn wrk_duration_ms(text: &str) -> f64 {
-    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
-        (n, 0.001)
-    } else if let Some(n) = text.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1000.0)
-    } else {
-        (text, f64::NAN)
-    };
-    number.parse::<f64>().map(|n| n * factor).unwrap_or(f64::NAN)
-}
-
-type RequestBuilder = dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync;
-
-fn build_request(target: &Target) -> Box<RequestBuilder> {
-    // Parsed once: the load generator shares the cores with the servers, so it must stay cheap.
-    let url = reqwest::Url::parse(&target.url).expect("a valid URL");
-    let (body, basic) = (target.body.clone(), target.basic.clone());
-    Box::new(move |client: &reqwest::Client| match (&body, &basic) {
-        (Some(body), Some((id, secret))) => client
-            .post(url.clone())
-            .basic_auth(id, Some(secret))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.clone()),
-        _ => client.get(url.clone()),
-    })
 }
 
 /// The floor server: the same actix-web, the same diesel pool settings.
@@ -459,37 +209,4 @@ async fn issue_token(auth: &str, client: &(String, String)) -> anyhow::Result<St
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| anyhow::anyhow!("no token: {response}"))
-}
-
-/// A database for one benchmark run, dropped at the end.
-struct ScratchDatabase {
-    server_url: String,
-    name: String,
-    url: String,
-}
-
-impl ScratchDatabase {
-    fn create(server_url: &str) -> anyhow::Result<ScratchDatabase> {
-        let name = format!("authbench_{}", std::process::id());
-        let mut admin = PgConnection::establish(&format!("{server_url}/postgres?sslmode=disable"))?;
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin)?;
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut admin)?;
-        Ok(ScratchDatabase {
-            // No TLS on loopback: the benchmark measures the server, not libpq's OpenSSL.
-            url: format!("{server_url}/{name}?sslmode=disable"),
-            server_url: server_url.to_owned(),
-            name,
-        })
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut admin) =
-            PgConnection::establish(&format!("{}/postgres?sslmode=disable", self.server_url))
-        {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
-                .execute(&mut admin);
-        }
-    }
 }

@@ -12,3 +12,5 @@ pub mod request_id;
 pub mod resilience;
 pub mod server;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -2,7 +2,6 @@
 //! browser (a cookie-keeping HTTP client that follows nothing by itself) and OAuth helpers.
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use auth_server::admin;
 use auth_server::admin::clients::{ClientSpec, CreatedClient};
@@ -10,64 +9,13 @@ use auth_server::configuration::Settings;
 use auth_server::startup::Application;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::header::LOCATION;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::db::{DbConn, DbPool};
 
-/// The PostgreSQL server the tests use (a maintenance database on it, not a test database).
-/// Connections to the local test server skip TLS: libpq's OpenSSL state freed by a pool thread while
-/// the process exits (the atexit cleanup runs on the main thread) was seen to crash a test process
-/// about once in 500 runs. Production keeps libpq's default (TLS when the server offers it).
-pub const LOCAL_OPTIONS: &str = "?sslmode=disable";
-
-pub fn server_url() -> String {
-    std::env::var("TEST_DATABASE_SERVER_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
-}
-
-/// A database created for one test and dropped when the test ends.
-pub struct TestDatabase {
-    pub name: String,
-    pub url: String,
-}
-
-static DATABASE_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-impl TestDatabase {
-    pub fn create() -> TestDatabase {
-        // The creation time in the name lets CI remove databases left by killed runs, and only those.
-        let created = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let name = format!(
-            "authtest_{created}_{}_{}",
-            std::process::id(),
-            DATABASE_COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut admin = PgConnection::establish(&format!("{}/postgres{LOCAL_OPTIONS}", server_url()))
-            .expect("PostgreSQL must be running for the API tests (see README: Testing)");
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut admin)
-            .expect("create the test database");
-        TestDatabase {
-            url: format!("{}/{name}{LOCAL_OPTIONS}", server_url()),
-            name,
-        }
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres{LOCAL_OPTIONS}", server_url())) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
-                .execute(&mut admin);
-        }
-    }
-}
+pub use shared::testing::{LOCAL_OPTIONS, TestDatabase};
 
 /// A running application and what tests need to talk to it.
 pub struct TestApp {

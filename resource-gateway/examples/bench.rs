@@ -1,0 +1,117 @@
+//! Throughput and latency through the gateway with a warm token cache, against the same upstream
+//! called directly, in one run.
+//!
+//!     cargo run --release -p resource-gateway --example bench -- [--seconds 10] [--connections 32] [--driver wrk|builtin]
+//!
+//! The upstream answers a small JSON body; an in-process stand-in for the auth-server says the
+//! token is active (it is asked once: the cache is warmed before measuring). Both targets get the
+//! same request (a GET with a bearer token). The gateway runs with its default settings.
+
+use std::net::TcpListener;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use resource_gateway::configuration::Settings;
+use resource_gateway::startup::Application;
+use secrecy::SecretString;
+use shared::testing::load::{self, LoadOptions, Target};
+
+const TOKEN: &str = "oat_benchmark-token";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = LoadOptions::from_args();
+    let mut settings = Settings::defaults()?;
+    settings.log.filter = std::env::var("BENCH_LOG").unwrap_or_else(|_| settings.log.filter.clone());
+    shared::telemetry::init("bench", &settings.log);
+
+    let upstream = serve(settings.workers, |cfg| {
+        cfg.default_service(web::to(|| async {
+            HttpResponse::Ok()
+                .content_type("application/json")
+                .body(r#"{"id":42,"status":"shipped","items":[1,2,3]}"#)
+        }));
+    })?;
+    let auth = serve(1, |cfg| {
+        cfg.route(
+            "/introspect",
+            web::post().to(|| async {
+                HttpResponse::Ok().json(serde_json::json!({
+                    "active": true, "scope": "read", "client_id": "bench", "sub": "user-1", "username": "bench",
+                    "token_type": "Bearer", "token_use": "access_token", "exp": 4_000_000_000i64,
+                }))
+            }),
+        );
+    })?;
+
+    let routes = std::env::temp_dir().join(format!("gateway-bench-{}.toml", std::process::id()));
+    std::fs::write(
+        &routes,
+        format!(
+            "[[routes]]\nname = \"api\"\npath_prefix = \"/api\"\nupstreams = [\"{upstream}\"]\nscopes = {{ all_of = [\"read\"] }}\n"
+        ),
+    )?;
+    settings.listen_addr = "127.0.0.1:0".into();
+    settings.routes_file = routes.to_string_lossy().into_owned();
+    settings.introspection.url = format!("{auth}/introspect");
+    settings.introspection.client_id = "gateway".into();
+    settings.introspection.client_secret = SecretString::from("unused".to_owned());
+    let gateway = Application::build(settings.clone()).await?;
+    let gateway_url = format!("http://127.0.0.1:{}", gateway.port());
+    tokio::spawn(gateway.run_until_stopped());
+
+    // Warm the cache: one introspection, then every request is served from it.
+    let warm = reqwest::Client::new()
+        .get(format!("{gateway_url}/api/orders/42"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        warm.status().is_success(),
+        "the gateway answered {} to the warm-up",
+        warm.status()
+    );
+
+    println!(
+        "gateway benchmark: {} connections, {} s per target, load from {}, warm token cache",
+        options.connections, options.seconds, options.driver
+    );
+    let direct = load::run(
+        &Target::get("direct", format!("{upstream}/api/orders/42")).with_bearer(TOKEN),
+        &options,
+    )
+    .await?;
+    println!("{}", direct.line("direct"));
+    let through = load::run(
+        &Target::get("gateway", format!("{gateway_url}/api/orders/42")).with_bearer(TOKEN),
+        &options,
+    )
+    .await?;
+    println!("{}", through.line("gateway"));
+    let _ = std::fs::remove_file(&routes);
+
+    println!();
+    println!(
+        "gateway / direct throughput: {:>5.1} %  (target >= 50 %)",
+        100.0 * through.per_second / direct.per_second
+    );
+    println!("added p50: {:>6.3} ms", through.p50_ms - direct.p50_ms);
+    println!(
+        "added p99: {:>6.3} ms  (target < 1 ms)",
+        through.p99_ms - direct.p99_ms
+    );
+    Ok(())
+}
+
+/// An actix server on a free port with the given routes; its base URL.
+fn serve(workers: usize, routes: fn(&mut web::ServiceConfig)) -> anyhow::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let mut server = HttpServer::new(move || App::new().configure(routes))
+        .disable_signals()
+        .listen(listener)?;
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    tokio::spawn(server.run());
+    Ok(format!("http://127.0.0.1:{port}"))
+}

@@ -1,0 +1,68 @@
+//! Test support for every crate (feature `testing`, for dev-dependencies only): a PostgreSQL
+//! database per test, dropped when the test ends.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+
+/// Connections to the local test server skip TLS: libpq's OpenSSL state freed by a pool thread while
+/// the process exits (the atexit cleanup runs on the main thread) was seen to crash a test process
+/// about once in 500 runs. Production keeps libpq's default (TLS when the server offers it).
+pub const LOCAL_OPTIONS: &str = "?sslmode=disable";
+
+/// The PostgreSQL server the tests use: `TEST_DATABASE_SERVER_URL`, or the local one.
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_SERVER_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// A database created for one test and dropped when the test ends (or when a later CI run finds it
+/// abandoned: the creation time is in its name, and `.ci/run` drops those older than three hours).
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+static DATABASE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl TestDatabase {
+    /// Creates an empty database.
+    ///
+    /// # Panics
+    /// When PostgreSQL is unreachable: the tests need it and must fail, not skip.
+    pub fn create() -> TestDatabase {
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|since| since.as_secs())
+            .unwrap_or(0);
+        let name = format!(
+            "authtest_{created}_{}_{}",
+            std::process::id(),
+            DATABASE_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin =
+            maintenance_connection().expect("PostgreSQL must be running for the tests (see README: Test it)");
+        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .expect("create the test database");
+        TestDatabase {
+            url: format!("{}/{name}{LOCAL_OPTIONS}", server_url()),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = maintenance_connection() {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+                .execute(&mut admin);
+        }
+    }
+}
+
+fn maintenance_connection() -> diesel::ConnectionResult<PgConnection> {
+    PgConnection::establish(&format!("{}/postgres{LOCAL_OPTIONS}", server_url()))
+}
+
+pub mod load;
