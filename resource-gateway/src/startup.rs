@@ -38,6 +38,8 @@ impl Application {
             path: (!settings.routes_file.is_empty()).then(|| PathBuf::from(&settings.routes_file)),
             routes: SharedRoutes::default(),
         };
+        // Before anything records a metric (the breakers report their initial state when built).
+        let _ = shared::observability::prometheus_handle();
         let table = reloader.read()?;
         tracing::info!(routes = table.len(), "routes loaded");
         let state = GatewayState::new(&settings, table)?;

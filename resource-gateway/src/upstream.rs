@@ -179,7 +179,7 @@ impl Forwarder {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         breakers
             .entry(base.to_owned())
-            .or_insert_with(|| Breaker::new("upstream", &self.settings.breaker))
+            .or_insert_with(|| Breaker::new(format!("upstream {base}"), &self.settings.breaker))
             .clone()
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use failsafe::futures::CircuitBreaker as _;
 use failsafe::{FailurePolicy, Instrument, StateMachine};
 use serde::Deserialize;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 /// Settings of one circuit breaker.
 #[derive(Debug, Clone, Deserialize)]
@@ -57,10 +57,12 @@ pub struct Breaker {
 }
 
 impl Breaker {
-    pub fn new(name: &'static str, settings: &BreakerSettings) -> Breaker {
+    /// A breaker named `name` in logs and metrics (`breaker` label): one name per dependency, such
+    /// as `auth-server` or an upstream's base URL.
+    pub fn new(name: impl Into<Arc<str>>, settings: &BreakerSettings) -> Breaker {
         let last_delay_ms = Arc::new(AtomicU64::new(settings.open_ms));
         let mirror = Mirror {
-            name,
+            name: name.into(),
             state: Arc::new(AtomicU8::new(BreakerState::Closed as u8)),
             opened: Arc::new(Mutex::new(None)),
             last_delay_ms: last_delay_ms.clone(),
@@ -101,33 +103,43 @@ impl Breaker {
         let (reject, rejected) = oneshot::channel::<()>();
         let mirror = self.mirror.clone();
         let probes = self.probes.clone();
+        // The probe slot is held until failsafe has recorded the probe's result (it is dropped with
+        // this, after the select), not only while the call runs: otherwise another caller could take
+        // the slot in between and become a second probe.
+        let probe_slot: Arc<Mutex<Option<OwnedSemaphorePermit>>> = Arc::default();
+        let slot = probe_slot.clone();
         // failsafe asks for permission (and turns Open into HalfOpen) when it first polls; this
-        // future then runs, sees the mirrored state and takes a probe slot or gives up.
+        // future then runs, sees the mirrored state and takes a probe slot or gives up. A mirror that
+        // still says Open means failsafe has just let this call through as half-open and our hook has
+        // not run yet: that call needs a slot too.
         let guarded = async move {
-            let _probe = if mirror.state.load(Ordering::SeqCst) == BreakerState::HalfOpen as u8 {
+            if mirror.state.load(Ordering::SeqCst) != BreakerState::Closed as u8 {
                 match probes.try_acquire_owned() {
-                    Ok(permit) => Some(permit),
+                    Ok(permit) => {
+                        if let Ok(mut slot) = slot.lock() {
+                            *slot = Some(permit);
+                        }
+                    }
                     Err(_) => {
                         let _ = reject.send(());
                         // Never completes: the select below drops it, and failsafe records nothing.
                         std::future::pending::<()>().await;
-                        None
                     }
                 }
-            } else {
-                None
-            };
+            }
             call.await
         };
         let through_breaker = self.machine.call_with(is_failure, guarded);
-        tokio::select! {
+        let outcome = tokio::select! {
             outcome = through_breaker => match outcome {
                 Ok(value) => Ok(value),
                 Err(failsafe::Error::Inner(error)) => Err(BreakerError::Inner(error)),
                 Err(failsafe::Error::Rejected) => Err(BreakerError::Rejected { retry_after: self.mirror.remaining_open() }),
             },
             Ok(()) = rejected => Err(BreakerError::Rejected { retry_after: self.open_for }),
-        }
+        };
+        drop(probe_slot);
+        outcome
     }
 }
 
@@ -179,7 +191,7 @@ impl FailurePolicy for RecordingPolicy {
 /// Mirrors failsafe's transitions into our atomic, the log and the metrics.
 #[derive(Clone, Debug)]
 struct Mirror {
-    name: &'static str,
+    name: Arc<str>,
     state: Arc<AtomicU8>,
     opened: Arc<Mutex<Option<Instant>>>,
     last_delay_ms: Arc<AtomicU64>,
@@ -188,9 +200,9 @@ struct Mirror {
 impl Mirror {
     fn set(&self, state: BreakerState) {
         let previous = self.state.swap(state as u8, Ordering::SeqCst);
-        metrics::gauge!("circuit_breaker_state", "breaker" => self.name).set(state as u8 as f64);
+        metrics::gauge!("circuit_breaker_state", "breaker" => self.name.to_string()).set(state as u8 as f64);
         if previous != state as u8 {
-            metrics::counter!("circuit_breaker_transitions_total", "breaker" => self.name, "to" => state.label()).increment(1);
+            metrics::counter!("circuit_breaker_transitions_total", "breaker" => self.name.to_string(), "to" => state.label()).increment(1);
         }
     }
 
@@ -217,7 +229,7 @@ impl BreakerState {
 
 impl Instrument for Mirror {
     fn on_call_rejected(&self) {
-        metrics::counter!("circuit_breaker_rejected_total", "breaker" => self.name).increment(1);
+        metrics::counter!("circuit_breaker_rejected_total", "breaker" => self.name.to_string()).increment(1);
     }
 
     fn on_open(&self) {
@@ -226,7 +238,7 @@ impl Instrument for Mirror {
         }
         let open_ms = self.last_delay_ms.load(Ordering::SeqCst);
         tracing::warn!(
-            breaker = self.name,
+            breaker = %self.name,
             open_ms,
             "circuit breaker {} opened for {open_ms} ms",
             self.name
@@ -236,7 +248,7 @@ impl Instrument for Mirror {
 
     fn on_half_open(&self) {
         tracing::warn!(
-            breaker = self.name,
+            breaker = %self.name,
             "circuit breaker {} half-open: probing",
             self.name
         );
@@ -246,7 +258,7 @@ impl Instrument for Mirror {
     fn on_closed(&self) {
         // failsafe also calls this once when the breaker is built.
         if self.state.load(Ordering::SeqCst) != BreakerState::Closed as u8 {
-            tracing::warn!(breaker = self.name, "circuit breaker {} closed", self.name);
+            tracing::warn!(breaker = %self.name, "circuit breaker {} closed", self.name);
         }
         self.set(BreakerState::Closed);
     }

@@ -36,6 +36,12 @@ pub struct FakeAuth {
     tokens: Arc<Mutex<HashMap<String, Value>>>,
     behaviour: Arc<Mutex<AuthBehaviour>>,
     delay: Arc<Mutex<Duration>>,
+    /// Each call's token and arrival time, in arrival order.
+    call_log: Arc<Mutex<Vec<(String, Instant)>>>,
+    /// The next this many calls answer this status, whatever the behaviour.
+    failures_ahead: Arc<Mutex<(usize, u16)>>,
+    /// While true, every call waits (after the delay) until it turns false.
+    held: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl FakeAuth {
@@ -47,6 +53,9 @@ impl FakeAuth {
             tokens: Arc::default(),
             behaviour: Arc::new(Mutex::new(AuthBehaviour::Answer)),
             delay: Arc::default(),
+            call_log: Arc::default(),
+            failures_ahead: Arc::default(),
+            held: Arc::new(tokio::sync::watch::Sender::new(false)),
         };
         let state = web::Data::new(fake.clone());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -99,6 +108,30 @@ impl FakeAuth {
     pub fn call_times(&self) -> Vec<Instant> {
         self.call_times.lock().unwrap().clone()
     }
+
+    /// The arrival times of the calls for each token, in arrival order.
+    pub fn call_times_by_token(&self) -> HashMap<String, Vec<Instant>> {
+        let mut by_token: HashMap<String, Vec<Instant>> = HashMap::new();
+        for (token, at) in self.call_log.lock().unwrap().iter() {
+            by_token.entry(token.clone()).or_default().push(*at);
+        }
+        by_token
+    }
+
+    /// Calls from now on wait, without answering, until [`FakeAuth::release`].
+    pub fn hold(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// Lets the held calls (and later ones) answer.
+    pub fn release(&self) {
+        self.held.send_replace(false);
+    }
+
+    /// The next `count` calls answer `status` (after the delay), then the behaviour applies again.
+    pub fn fail_next(&self, count: usize, status: u16) {
+        *self.failures_ahead.lock().unwrap() = (count, status);
+    }
 }
 
 async fn introspect(
@@ -107,10 +140,24 @@ async fn introspect(
     fake: web::Data<FakeAuth>,
 ) -> HttpResponse {
     fake.calls.fetch_add(1, Ordering::SeqCst);
-    fake.call_times.lock().unwrap().push(Instant::now());
+    let arrived = Instant::now();
+    fake.call_times.lock().unwrap().push(arrived);
+    let token = form.get("token").cloned().unwrap_or_default();
+    fake.call_log.lock().unwrap().push((token, arrived));
     let delay = *fake.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    let _ = fake.held.subscribe().wait_for(|held| !held).await;
+    let scripted_failure = {
+        let mut failures_ahead = fake.failures_ahead.lock().unwrap();
+        (failures_ahead.0 > 0).then(|| {
+            failures_ahead.0 -= 1;
+            failures_ahead.1
+        })
+    };
+    if let Some(status) = scripted_failure {
+        return HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish();
     }
     let behaviour = fake.behaviour.lock().unwrap().clone();
     match behaviour {
@@ -171,6 +218,7 @@ pub struct FakeUpstream {
     pub base: String,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
     status: Arc<Mutex<u16>>,
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl FakeUpstream {
@@ -179,6 +227,7 @@ impl FakeUpstream {
             base: String::new(),
             seen: Arc::default(),
             status: Arc::new(Mutex::new(200)),
+            delay: Arc::default(),
         };
         let state = web::Data::new(fake.clone());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -203,6 +252,11 @@ impl FakeUpstream {
 
     pub fn set_status(&self, status: u16) {
         *self.status.lock().unwrap() = status;
+    }
+
+    /// Every answer waits this long after the request is recorded.
+    pub fn set_delay(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
     }
 
     pub fn seen(&self) -> Vec<SeenRequest> {
@@ -232,6 +286,10 @@ async fn record(request: HttpRequest, body: web::Bytes, fake: web::Data<FakeUpst
         body_len: body.len(),
     };
     fake.seen.lock().unwrap().push(seen.clone());
+    let delay = *fake.delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let status = *fake.status.lock().unwrap();
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
         .json(json!({"method": seen.method, "path": seen.path, "body_len": seen.body_len}))
@@ -302,6 +360,13 @@ impl TestGateway {
         format!("{}{path}", self.address)
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
     pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
             .get(self.url(path))
@@ -334,4 +399,35 @@ pub async fn standard() -> (TestGateway, FakeAuth, FakeUpstream) {
     let upstream = FakeUpstream::start().await;
     let gateway = spawn_gateway(test_settings(&auth), &routes_for(&upstream, API_ROUTE)).await;
     (gateway, auth, upstream)
+}
+
+pub fn retry_after_secs(response: &reqwest::Response) -> u64 {
+    response
+        .headers()
+        .get("retry-after")
+        .expect("a Retry-After header")
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in whole seconds")
+}
+
+pub fn assert_retry_after(response: &reqwest::Response) {
+    assert!(retry_after_secs(response) >= 1);
+}
+
+pub fn has_series(metrics: &str, series: &str) -> bool {
+    metrics.lines().any(|line| {
+        line.strip_prefix(series)
+            .is_some_and(|rest| rest.starts_with(' '))
+    })
+}
+
+/// The value of one series (`name` or `name{labels}`) in the Prometheus text; 0 when absent.
+pub fn metric_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.trim().parse::<f64>().unwrap())
+        .sum()
 }

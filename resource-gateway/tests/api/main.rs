@@ -7,3 +7,4 @@ mod helpers;
 mod health;
 mod proxying;
 mod resilience;
+mod upstreams_and_metrics;
