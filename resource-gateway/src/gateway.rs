@@ -2,21 +2,25 @@
 //! is matched to a route, authenticated, authorised, rate-limited and forwarded. A request refused
 //! at any step never reaches the upstream.
 
+use std::sync::Arc;
+
 use actix_web::http::header::HOST;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::bearer::{self, Bearer};
 use crate::caller::Caller;
 use crate::error::GatewayError;
-use crate::introspection::{Unavailable, Verdict};
+use crate::introspection::Unavailable;
 use crate::routes::{Match, Route};
 use crate::state::GatewayState;
-use crate::upstream::Vouched;
+use crate::token_cache::{Checked, TokenKey};
+use crate::upstream::{UpstreamClient, Vouched};
 
 pub async fn handle(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<GatewayState>,
+    http: web::Data<UpstreamClient>,
 ) -> Result<HttpResponse, GatewayError> {
     let table = state.routes.current();
     let host = request.headers().get(HOST).and_then(|host| host.to_str().ok());
@@ -26,9 +30,12 @@ pub async fn handle(
         Match::NotFound => return Err(GatewayError::NoRoute),
     };
     if route.public {
-        return state.forwarder.forward(&request, payload, route, None).await;
+        return state
+            .forwarder
+            .forward(&http, &request, payload, route, None)
+            .await;
     }
-    let caller = authenticate(&state, &request, route).await?;
+    let (caller, token_key) = authenticate(&state, &request, route).await?;
     if let Some(limit) = route.rate_limit {
         state
             .rate_limits
@@ -37,7 +44,7 @@ pub async fn handle(
     }
     let identity_token = state
         .signer
-        .sign(&caller)
+        .sign(&caller, &token_key)
         .map_err(|error| GatewayError::Internal(error.to_string()))?;
     let vouched = Vouched {
         caller: &caller,
@@ -45,7 +52,7 @@ pub async fn handle(
     };
     state
         .forwarder
-        .forward(&request, payload, route, Some(vouched))
+        .forward(&http, &request, payload, route, Some(vouched))
         .await
 }
 
@@ -54,15 +61,15 @@ async fn authenticate(
     state: &GatewayState,
     request: &HttpRequest,
     route: &Route,
-) -> Result<Caller, GatewayError> {
+) -> Result<(Arc<Caller>, TokenKey), GatewayError> {
     let token = match bearer::from_request(request) {
         Bearer::Token(token) => token,
         Bearer::Missing => return Err(GatewayError::MissingToken),
         Bearer::Malformed => return Err(GatewayError::MalformedToken),
     };
-    let caller = match state.verifier.verify(token).await {
-        Ok(Verdict::Active(caller)) => caller,
-        Ok(Verdict::Inactive) => return Err(GatewayError::InvalidToken),
+    let (caller, token_key) = match state.verifier.verify(token).await {
+        Ok(Checked::Active { caller, token_key }) => (caller, token_key),
+        Ok(Checked::Inactive) => return Err(GatewayError::InvalidToken),
         // Fail closed: without an answer from the auth-server the request is refused with 503,
         // never let through and never 401 (which would make clients discard a good token).
         Err(Unavailable::BreakerOpen { retry_after }) => {
@@ -74,5 +81,5 @@ async fn authenticate(
     if !required.is_met_by(&caller.scopes) {
         return Err(GatewayError::InsufficientScope(required.describe()));
     }
-    Ok(caller)
+    Ok((caller, token_key))
 }

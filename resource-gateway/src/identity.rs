@@ -14,6 +14,7 @@ use serde::Deserialize;
 use shared::identity::IdentityClaims;
 
 use crate::caller::Caller;
+use crate::token_cache::TokenKey;
 
 /// Settings of the identity token.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,7 +35,7 @@ pub struct IdentitySigner {
     settings: IdentitySettings,
     /// Signed tokens by caller, reused for half their lifetime: signing costs more than the rest
     /// of a cached request.
-    signed: Cache<(String, String, String, Option<i64>), Arc<str>>,
+    signed: Cache<TokenKey, Arc<str>>,
 }
 
 impl IdentitySigner {
@@ -77,18 +78,13 @@ impl IdentitySigner {
         })
     }
 
-    /// A token vouching for `caller`, valid `ttl_secs` (never beyond the access token's own `exp`).
-    pub fn sign(&self, caller: &Caller) -> anyhow::Result<Arc<str>> {
-        let scope = caller.scopes.join(" ");
-        let cache_key = (
-            caller.client_id.clone(),
-            caller.subject.clone(),
-            scope.clone(),
-            caller.expires_at,
-        );
-        if let Some(token) = self.signed.get(&cache_key) {
+    /// A token vouching for `caller`, valid `ttl_secs` (never beyond the access token's own `exp`),
+    /// reused for half its lifetime for the same access token (`token_key`, its fingerprint).
+    pub fn sign(&self, caller: &Caller, token_key: &TokenKey) -> anyhow::Result<Arc<str>> {
+        if let Some(token) = self.signed.get(token_key) {
             return Ok(token);
         }
+        let scope = caller.scopes.join(" ");
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
         let mut exp = now + self.settings.ttl_secs as i64;
         if let Some(token_exp) = caller.expires_at {
@@ -107,7 +103,7 @@ impl IdentitySigner {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.key_id.clone());
         let token: Arc<str> = jsonwebtoken::encode(&header, &claims, &self.key)?.into();
-        self.signed.insert(cache_key, token.clone());
+        self.signed.insert(*token_key, token.clone());
         Ok(token)
     }
 

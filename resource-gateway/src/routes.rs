@@ -96,6 +96,8 @@ pub struct Route {
     path_prefix: String,
     methods: Vec<Method>,
     pub upstreams: Vec<String>,
+    /// The same, parsed once.
+    upstream_urls: Vec<reqwest::Url>,
     next_upstream: AtomicUsize,
     pub strip_prefix: bool,
     pub public: bool,
@@ -121,14 +123,20 @@ impl Route {
         self.method_scopes.get(method.as_str()).unwrap_or(&self.scopes)
     }
 
-    /// The upstream base URL for the next call (round robin); `offset` moves on for retries.
-    pub fn upstream(&self, offset: usize) -> &str {
+    /// The upstream for the next call (round robin; `offset` moves on for retries): its base and
+    /// the full URL of `path` and `query` there.
+    pub fn upstream_url(&self, offset: usize, path: &str, query: &str) -> (&str, reqwest::Url) {
         let turn = if offset == 0 {
             self.next_upstream.fetch_add(1, Ordering::Relaxed)
         } else {
             offset
         };
-        &self.upstreams[turn % self.upstreams.len()]
+        let index = turn % self.upstreams.len();
+        let mut url = self.upstream_urls[index].clone();
+        let joined = format!("{}{}", url.path().trim_end_matches('/'), self.upstream_path(path));
+        url.set_path(&joined);
+        url.set_query((!query.is_empty()).then_some(query));
+        (&self.upstreams[index], url)
     }
 
     /// The path sent upstream.
@@ -354,6 +362,10 @@ fn validate(index: usize, spec: RouteSpec) -> Result<Route, RoutesError> {
         host: spec.host,
         path_prefix: spec.path_prefix,
         methods,
+        upstream_urls: upstreams
+            .iter()
+            .filter_map(|upstream| reqwest::Url::parse(upstream).ok())
+            .collect(),
         upstreams,
         next_upstream: AtomicUsize::new(0),
         strip_prefix: spec.strip_prefix,
@@ -482,7 +494,9 @@ upstreams = ["http://127.0.0.1:9002"]
             panic!()
         };
         assert_eq!(orders.upstream_path("/orders/1"), "/orders/1");
-        assert_eq!(orders.upstream(0), "http://127.0.0.1:9000");
+        let (base, url) = orders.upstream_url(0, "/orders/1", "page=2");
+        assert_eq!(base, "http://127.0.0.1:9000");
+        assert_eq!(url.as_str(), "http://127.0.0.1:9000/orders/1?page=2");
     }
 
     #[test]

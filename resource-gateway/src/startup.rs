@@ -47,9 +47,17 @@ impl Application {
             routes: state.routes.clone(),
             ..reloader
         };
+        // Each worker gets its own upstream client (see `UpstreamClient`); build one now so that a
+        // client that cannot be built stops the start instead of a worker.
+        state.forwarder.client()?;
         let state = web::Data::new(state);
         let configure = move |cfg: &mut web::ServiceConfig| {
+            let client = state
+                .forwarder
+                .client()
+                .expect("the same client was built at start");
             cfg.app_data(state.clone())
+                .app_data(web::Data::new(client))
                 .route(
                     "/.well-known/jwks.json",
                     web::get().to(identity::get_jwks_from_state),
@@ -120,12 +128,14 @@ impl RouteReloader {
     /// Connections in flight are untouched: the table is swapped for new requests only.
     fn reload_on_hangup(&self) {
         use tokio::signal::unix::{SignalKind, signal};
+        // Registered before returning, so a SIGHUP right after start reloads instead of killing
+        // the process (the default action of SIGHUP).
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::error!("cannot listen for SIGHUP: routes reload only with a restart");
+            return;
+        };
         let reloader = self.clone();
         tokio::spawn(async move {
-            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-                tracing::error!("cannot listen for SIGHUP: routes reload only with a restart");
-                return;
-            };
             while hangups.recv().await.is_some() {
                 let _ = reloader.reload();
             }

@@ -25,7 +25,7 @@ impl GatewayState {
             routes: SharedRoutes::new(routes),
             verifier: TokenVerifier::new(client, &settings.cache),
             signer: IdentitySigner::new(settings.identity.clone())?,
-            forwarder: Forwarder::new(settings.upstream.clone())?,
+            forwarder: Forwarder::new(settings.upstream.clone()),
             rate_limits: RateLimits::default(),
         })
     }

@@ -28,11 +28,23 @@ pub struct CacheSettings {
     pub negative_ttl_secs: u64,
 }
 
-type TokenKey = [u8; 32];
+/// SHA-256 of a token.
+pub type TokenKey = [u8; 32];
 
 #[derive(Clone)]
 enum Cached {
     Active(Arc<Caller>),
+    Inactive,
+}
+
+/// What the cache says of a token.
+pub enum Checked {
+    /// The caller, shared with the cache entry, and the entry's key (a fingerprint of the token
+    /// that is safe to keep: other per-token caches use it).
+    Active {
+        caller: Arc<Caller>,
+        token_key: TokenKey,
+    },
     Inactive,
 }
 
@@ -69,7 +81,7 @@ impl TokenVerifier {
     }
 
     /// The verdict on `token`. Scope checks run on the returned caller, so they never bypass the cache.
-    pub async fn verify(&self, token: &str) -> Result<Verdict, Unavailable> {
+    pub async fn verify(&self, token: &str) -> Result<Checked, Unavailable> {
         let key: TokenKey = Sha256::digest(token.as_bytes()).into();
         let client = &self.client;
         let cached = self
@@ -84,14 +96,17 @@ impl TokenVerifier {
             .await;
         metrics::counter!("gateway_token_cache_lookups_total").increment(1);
         match cached {
-            Ok(Cached::Active(caller)) if !has_expired(&caller) => Ok(Verdict::Active((*caller).clone())),
+            Ok(Cached::Active(caller)) if !has_expired(&caller) => Ok(Checked::Active {
+                caller,
+                token_key: key,
+            }),
             Ok(Cached::Active(_)) => {
                 // The entry's lifetime is capped at `exp`, but `exp` has one-second resolution and
                 // the cache's clock is its own: check again, and never let an expired token through.
                 self.cache.invalidate(&key).await;
-                Ok(Verdict::Inactive)
+                Ok(Checked::Inactive)
             }
-            Ok(Cached::Inactive) => Ok(Verdict::Inactive),
+            Ok(Cached::Inactive) => Ok(Checked::Inactive),
             Err(error) => Err((*error).clone()),
         }
     }

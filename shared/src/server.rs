@@ -20,6 +20,9 @@ use crate::{health, http_error, observability, request_id};
 /// A started HTTP server with the platform's standard endpoints and middleware.
 pub struct HttpService {
     server: Server,
+    /// Registered when the server starts, so that a SIGTERM arriving at once drains it instead
+    /// of killing the process (the signal's default action).
+    signals: std::io::Result<TerminationSignals>,
     port: u16,
     readiness: Readiness,
     shutdown: ShutdownSettings,
@@ -60,6 +63,7 @@ impl HttpService {
             server = server.workers(workers);
         }
         Ok(HttpService {
+            signals: TerminationSignals::register(),
             server: server.run(),
             port,
             readiness,
@@ -76,7 +80,7 @@ impl HttpService {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let drain_delay = Duration::from_millis(self.shutdown.drain_delay_ms);
-        let watcher = tokio::spawn(stop_on_signal(handle, self.readiness, drain_delay));
+        let watcher = tokio::spawn(stop_on_signal(self.signals, handle, self.readiness, drain_delay));
         let outcome = self.server.await;
         watcher.abort();
         outcome
@@ -92,11 +96,20 @@ fn security_headers() -> DefaultHeaders {
         .add(("X-Content-Type-Options", "nosniff"))
 }
 
-async fn stop_on_signal(handle: ServerHandle, readiness: Readiness, drain_delay: Duration) {
-    if let Err(error) = wait_for_termination().await {
-        tracing::error!(%error, "cannot listen for termination signals; graceful shutdown is disabled");
-        return;
-    }
+async fn stop_on_signal(
+    signals: std::io::Result<TerminationSignals>,
+    handle: ServerHandle,
+    readiness: Readiness,
+    drain_delay: Duration,
+) {
+    let mut signals = match signals {
+        Ok(signals) => signals,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for termination signals; graceful shutdown is disabled");
+            return;
+        }
+    };
+    signals.next().await;
     tracing::info!(
         drain_delay_ms = drain_delay.as_millis() as u64,
         "termination requested: draining"
@@ -106,15 +119,27 @@ async fn stop_on_signal(handle: ServerHandle, readiness: Readiness, drain_delay:
     handle.stop(true).await;
 }
 
-async fn wait_for_termination() -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = terminate.recv() => {},
-        _ = interrupt.recv() => {},
+/// SIGTERM (Kubernetes, systemd) and SIGINT (Ctrl-C).
+struct TerminationSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl TerminationSignals {
+    fn register() -> std::io::Result<TerminationSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(TerminationSignals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {},
+            _ = self.interrupt.recv() => {},
+        }
+    }
 }
 
 /// actix takes the shutdown timeout in whole seconds (at least one).

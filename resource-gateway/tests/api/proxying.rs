@@ -399,3 +399,38 @@ async fn the_identity_token_is_verified_by_the_shared_extractor_against_the_gate
     assert_eq!(claims.scope, "read write");
     assert_eq!(claims.username.as_deref(), Some("alice"));
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_routes_file() {
+    let (gateway, auth, upstream) = standard().await;
+    auth.issue("oat_good", "read", HOUR);
+    std::fs::write(
+        &gateway.routes_file,
+        routes_for(
+            &upstream,
+            "[[routes]]\nname = \"v3\"\npath_prefix = \"/v3\"\nupstreams = [\"{upstream}\"]\n",
+        ),
+    )
+    .unwrap();
+
+    // The test runs in its own process (nextest), so the signal reaches only this gateway.
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while gateway.get_with_token("/v3/x", "oat_good").await.status() != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the routes were not reloaded within 10 s of SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        gateway.get_with_token("/api/x", "oat_good").await.status(),
+        404,
+        "the old table is gone"
+    );
+}

@@ -1,7 +1,7 @@
 //! Throughput and latency through the gateway with a warm token cache, against the same upstream
 //! called directly, in one run.
 //!
-//!     cargo run --release -p resource-gateway --example bench -- [--seconds 10] [--connections 32] [--driver wrk|builtin]
+//!     cargo run --release -p resource-gateway --example gateway_bench -- [--seconds 10] [--connections 32] [--driver wrk|builtin]
 //!
 //! The upstream answers a small JSON body; an in-process stand-in for the auth-server says the
 //! token is active (it is asked once: the cache is warmed before measuring). Both targets get the
@@ -47,7 +47,8 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(
         &routes,
         format!(
-            "[[routes]]\nname = \"api\"\npath_prefix = \"/api\"\nupstreams = [\"{upstream}\"]\nscopes = {{ all_of = [\"read\"] }}\n"
+            "[[routes]]\nname = \"api\"\npath_prefix = \"/api\"\nupstreams = [\"{upstream}\"]\nscopes = {{ all_of = [\"read\"] }}\n\n\
+             [[routes]]\nname = \"public\"\npath_prefix = \"/public\"\npublic = true\nupstreams = [\"{upstream}\"]\n"
         ),
     )?;
     settings.listen_addr = "127.0.0.1:0".into();
@@ -87,6 +88,13 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     println!("{}", through.line("gateway"));
+    // The same proxying without token check or identity: what the proxying itself costs.
+    let public = load::run(
+        &Target::get("public", format!("{gateway_url}/public/orders/42")).with_bearer(TOKEN),
+        &options,
+    )
+    .await?;
+    println!("{}", public.line("public"));
     let _ = std::fs::remove_file(&routes);
 
     println!();

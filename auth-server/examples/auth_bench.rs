@@ -1,6 +1,6 @@
 //! Throughput benchmark of the auth-server's hot paths against two floors, measured in one run.
 //!
-//!     cargo run --release -p auth-server --example bench -- \
+//!     cargo run --release -p auth-server --example auth_bench -- \
 //!         [--seconds 10] [--connections 32] [--driver wrk|builtin] [--pool-size N]
 //!
 //! It creates a scratch PostgreSQL database (TEST_DATABASE_SERVER_URL, default
