@@ -27,6 +27,7 @@ use auth_server::configuration::Settings;
 use auth_server::startup::Application;
 use diesel::prelude::*;
 use secrecy::SecretString;
+use shared::configuration::Layered;
 use shared::db::DbPool;
 use shared::testing::TestDatabase;
 use shared::testing::load::{self, LoadOptions, Target};

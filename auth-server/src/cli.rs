@@ -14,6 +14,7 @@ use shared::db::DbConn;
 use crate::admin::{self, AdminError};
 use crate::configuration::Settings;
 use crate::startup::Application;
+use shared::configuration::Layered;
 
 #[derive(Debug, Parser)]
 #[command(

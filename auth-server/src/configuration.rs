@@ -1,9 +1,7 @@
 //! The auth-server's settings (see `configuration/base.yaml` for the defaults and README.md for each).
 
-use std::path::PathBuf;
-
 use serde::Deserialize;
-use shared::configuration::{ConfigError, ConfigSource, DatabaseSettings, ShutdownSettings};
+use shared::configuration::{ConfigError, DatabaseSettings, Layered, ShutdownSettings};
 use shared::telemetry::LogSettings;
 
 /// Every setting of the auth-server.
@@ -65,30 +63,16 @@ pub struct FailureLimit {
     pub window_secs: u64,
 }
 
+impl Layered for Settings {
+    const DEFAULTS: &'static str = include_str!("../configuration/base.yaml");
+    const ENV_PREFIX: &'static str = "AUTH";
+
+    fn validated(self) -> Result<Settings, ConfigError> {
+        self.validate()
+    }
+}
+
 impl Settings {
-    /// Loads the defaults, then `file` (or `AUTH_CONFIG_FILE`), then `AUTH_*` and `DATABASE_URL`.
-    pub fn load(file: Option<PathBuf>) -> Result<Settings, ConfigError> {
-        let settings: Settings = shared::configuration::load(ConfigSource {
-            defaults: include_str!("../configuration/base.yaml"),
-            file,
-            env_prefix: "AUTH",
-        })?;
-        settings.validate()
-    }
-
-    /// Loads only the defaults (tests start from these and change fields).
-    pub fn defaults() -> Result<Settings, ConfigError> {
-        let settings: Settings = shared::configuration::load_with_environment(
-            ConfigSource {
-                defaults: include_str!("../configuration/base.yaml"),
-                file: None,
-                env_prefix: "AUTH",
-            },
-            &[],
-        )?;
-        settings.validate()
-    }
-
     fn validate(mut self) -> Result<Settings, ConfigError> {
         self.issuer = validate_issuer(&self.issuer)?;
         let tokens = &self.tokens;

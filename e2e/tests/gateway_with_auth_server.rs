@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use auth_server::admin;
 use secrecy::SecretString;
+use shared::configuration::Layered;
 use shared::identity::{IdentitySettings, IdentityVerifier};
 use shared::testing::TestDatabase;
 

@@ -1,10 +1,8 @@
 //! The email-service's settings (see `configuration/base.yaml` for the defaults and README.md for each).
 
-use std::path::PathBuf;
-
 use secrecy::SecretString;
 use serde::Deserialize;
-use shared::configuration::{ConfigError, ConfigSource, ShutdownSettings};
+use shared::configuration::{Layered, ShutdownSettings};
 use shared::telemetry::LogSettings;
 
 /// Every setting of the email-service.
@@ -34,24 +32,9 @@ pub struct SmtpSettings {
     pub url: SecretString,
 }
 
-impl Settings {
-    /// Loads the defaults, then `file` (or `EMAIL_CONFIG_FILE`), then `EMAIL_*`, `AMQP_URL` and `SMTP_URL`.
-    pub fn load(file: Option<PathBuf>) -> Result<Settings, ConfigError> {
-        shared::configuration::load(source(file))
-    }
-
-    /// Loads only the defaults (tests start from these and change fields).
-    pub fn defaults() -> Result<Settings, ConfigError> {
-        shared::configuration::load_with_environment(source(None), &[])
-    }
-}
-
-fn source(file: Option<PathBuf>) -> ConfigSource {
-    ConfigSource {
-        defaults: include_str!("../configuration/base.yaml"),
-        file,
-        env_prefix: "EMAIL",
-    }
+impl Layered for Settings {
+    const DEFAULTS: &'static str = include_str!("../configuration/base.yaml");
+    const ENV_PREFIX: &'static str = "EMAIL";
 }
 
 #[cfg(test)]
@@ -69,8 +52,7 @@ mod tests {
         ]
         .map(|(key, value)| (key.to_owned(), value.to_owned()));
 
-        let settings: Settings =
-            shared::configuration::load_with_environment(source(None), &environment).unwrap();
+        let settings: Settings = Settings::load_from_environment(&environment).unwrap();
 
         assert_eq!(settings.listen_addr, "0.0.0.0:9082");
         assert_eq!(

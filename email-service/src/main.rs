@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use shared::configuration::Layered;
 
 use email_service::configuration::Settings;
 use email_service::startup::Application;

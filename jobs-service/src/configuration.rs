@@ -1,9 +1,7 @@
 //! The jobs-service's settings (see `configuration/base.yaml` for the defaults and README.md for each).
 
-use std::path::PathBuf;
-
 use serde::Deserialize;
-use shared::configuration::{ConfigError, ConfigSource, DatabaseSettings, ShutdownSettings};
+use shared::configuration::{DatabaseSettings, Layered, ShutdownSettings};
 use shared::telemetry::LogSettings;
 
 /// Every setting of the jobs-service.
@@ -20,24 +18,9 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
 }
 
-impl Settings {
-    /// Loads the defaults, then `file` (or `JOBS_CONFIG_FILE`), then `JOBS_*` and `DATABASE_URL`.
-    pub fn load(file: Option<PathBuf>) -> Result<Settings, ConfigError> {
-        shared::configuration::load(source(file))
-    }
-
-    /// Loads only the defaults (tests start from these and change fields).
-    pub fn defaults() -> Result<Settings, ConfigError> {
-        shared::configuration::load_with_environment(source(None), &[])
-    }
-}
-
-fn source(file: Option<PathBuf>) -> ConfigSource {
-    ConfigSource {
-        defaults: include_str!("../configuration/base.yaml"),
-        file,
-        env_prefix: "JOBS",
-    }
+impl Layered for Settings {
+    const DEFAULTS: &'static str = include_str!("../configuration/base.yaml");
+    const ENV_PREFIX: &'static str = "JOBS";
 }
 
 #[cfg(test)]
@@ -55,8 +38,7 @@ mod tests {
         ]
         .map(|(key, value)| (key.to_owned(), value.to_owned()));
 
-        let settings: Settings =
-            shared::configuration::load_with_environment(source(None), &environment).unwrap();
+        let settings: Settings = Settings::load_from_environment(&environment).unwrap();
 
         assert_eq!(settings.listen_addr, "0.0.0.0:9083");
         assert_eq!(settings.database.pool_size, 2);

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use shared::configuration::Layered;
 
 use jobs_service::configuration::Settings;
 use jobs_service::startup::Application;

@@ -13,6 +13,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use resource_gateway::configuration::Settings;
 use resource_gateway::startup::Application;
 use secrecy::SecretString;
+use shared::configuration::Layered;
 use shared::testing::load::{self, LoadOptions, Target};
 
 const TOKEN: &str = "oat_benchmark-token";

@@ -1,9 +1,7 @@
 //! The resource-gateway's settings (see `configuration/base.yaml` for the defaults and README.md for each).
 
-use std::path::PathBuf;
-
 use serde::Deserialize;
-use shared::configuration::{ConfigError, ConfigSource, ShutdownSettings};
+use shared::configuration::{Layered, ShutdownSettings};
 use shared::telemetry::LogSettings;
 
 use crate::identity::IdentitySettings;
@@ -28,24 +26,9 @@ pub struct Settings {
     pub upstream: UpstreamSettings,
 }
 
-impl Settings {
-    /// Loads the defaults, then `file` (or `GATEWAY_CONFIG_FILE`), then `GATEWAY_*`.
-    pub fn load(file: Option<PathBuf>) -> Result<Settings, ConfigError> {
-        shared::configuration::load(source(file))
-    }
-
-    /// Loads only the defaults (tests start from these and change fields).
-    pub fn defaults() -> Result<Settings, ConfigError> {
-        shared::configuration::load_with_environment(source(None), &[])
-    }
-}
-
-fn source(file: Option<PathBuf>) -> ConfigSource {
-    ConfigSource {
-        defaults: include_str!("../configuration/base.yaml"),
-        file,
-        env_prefix: "GATEWAY",
-    }
+impl Layered for Settings {
+    const DEFAULTS: &'static str = include_str!("../configuration/base.yaml");
+    const ENV_PREFIX: &'static str = "GATEWAY";
 }
 
 #[cfg(test)]
@@ -60,8 +43,7 @@ mod tests {
         ]
         .map(|(key, value)| (key.to_owned(), value.to_owned()));
 
-        let settings: Settings =
-            shared::configuration::load_with_environment(source(None), &environment).unwrap();
+        let settings: Settings = Settings::load_from_environment(&environment).unwrap();
 
         assert_eq!(settings.listen_addr, "0.0.0.0:9080");
         assert_eq!(settings.introspection.url, "http://auth:8081/oauth2/introspect");

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use shared::configuration::Layered;
 
 use resource_gateway::configuration::Settings;
 use resource_gateway::startup::Application;

@@ -97,6 +97,45 @@ pub fn load_with_environment<T: DeserializeOwned>(
         .map_err(|error| ConfigError(error.to_string()))
 }
 
+/// A service's settings, read the platform's way: the service names its compiled-in defaults and
+/// its environment prefix, and gets `load`, `defaults` and `load_from_environment`.
+pub trait Layered: DeserializeOwned + Sized {
+    /// The YAML defaults, embedded: `include_str!("../configuration/base.yaml")`.
+    const DEFAULTS: &'static str;
+    /// `AUTH`, `GATEWAY`, `EMAIL`, `JOBS`.
+    const ENV_PREFIX: &'static str;
+
+    /// Checks and normalises loaded settings; by default they are taken as they are.
+    fn validated(self) -> Result<Self, ConfigError> {
+        Ok(self)
+    }
+
+    /// The defaults, then `file` (or `{PREFIX}_CONFIG_FILE`), then the environment.
+    fn load(file: Option<PathBuf>) -> Result<Self, ConfigError> {
+        load::<Self>(ConfigSource {
+            defaults: Self::DEFAULTS,
+            file,
+            env_prefix: Self::ENV_PREFIX,
+        })?
+        .validated()
+    }
+
+    /// The defaults alone (tests start from these and change fields).
+    fn defaults() -> Result<Self, ConfigError> {
+        Self::load_from_environment(&[])
+    }
+
+    /// The defaults, then the given environment (tests never change the process environment).
+    fn load_from_environment(environment: &[(String, String)]) -> Result<Self, ConfigError> {
+        let source = ConfigSource {
+            defaults: Self::DEFAULTS,
+            file: None,
+            env_prefix: Self::ENV_PREFIX,
+        };
+        load_with_environment::<Self>(source, environment)?.validated()
+    }
+}
+
 /// Settings of the diesel connection pool, read from the `database` section.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {

@@ -13,6 +13,7 @@ use reqwest::header::LOCATION;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use shared::configuration::Layered;
 use shared::db::{DbConn, DbPool};
 
 pub use shared::testing::{LOCAL_OPTIONS, TestDatabase};

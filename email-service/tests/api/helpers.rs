@@ -2,6 +2,7 @@
 
 use email_service::configuration::Settings;
 use email_service::startup::Application;
+use shared::configuration::Layered;
 
 /// A running application and a client to talk to it.
 pub struct TestApp {

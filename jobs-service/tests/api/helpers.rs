@@ -3,6 +3,7 @@
 use jobs_service::configuration::Settings;
 use jobs_service::startup::Application;
 use secrecy::SecretString;
+use shared::configuration::Layered;
 
 /// The PostgreSQL server the tests use. The jobs-service owns no tables yet, so its maintenance
 /// database is enough.

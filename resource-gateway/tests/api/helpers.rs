@@ -12,6 +12,7 @@ use resource_gateway::configuration::Settings;
 use resource_gateway::startup::{Application, RouteReloader};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use shared::configuration::Layered;
 
 pub const GATEWAY_CLIENT_ID: &str = "gateway";
 pub const GATEWAY_CLIENT_SECRET: &str = "gateway-secret";
