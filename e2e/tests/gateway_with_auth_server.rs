@@ -1,6 +1,7 @@
 //! The resource-gateway in front of an upstream, checking tokens with the real auth-server on
-//! PostgreSQL: a token issued by client_credentials passes with the right identity, and a revoked
-//! one stops passing within the gateway's cache budget.
+//! PostgreSQL: a token issued by client_credentials passes with the right identity (which the
+//! upstream verifies with the shared extractor), and a revoked one stops passing within the
+//! gateway's cache budget.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
@@ -13,34 +14,25 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use auth_server::admin;
 use secrecy::SecretString;
 use shared::configuration::Layered;
-use shared::identity::{IdentitySettings, IdentityVerifier};
+use shared::identity::{GatewayIdentity, IdentitySettings, IdentityVerifier};
 use shared::testing::TestDatabase;
 
 type SeenHeaders = Arc<Mutex<Vec<HashMap<String, String>>>>;
 
-/// An upstream that records the headers of every request.
-async fn start_upstream() -> (String, SeenHeaders) {
+/// An upstream service as a team would write one: it records the headers it gets and, on
+/// `/orders/{id}`, reads the caller with the shared `GatewayIdentity` extractor (verifying the
+/// gateway's signed identity against its JWKS) and requires a scope.
+async fn start_upstream(identity: IdentitySettings) -> (String, SeenHeaders) {
     let seen: SeenHeaders = Arc::default();
     let state = web::Data::new(seen.clone());
+    let verifier = web::Data::new(IdentityVerifier::new(&identity).unwrap());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = HttpServer::new(move || {
-        App::new().app_data(state.clone()).default_service(web::to(
-            |request: HttpRequest, seen: web::Data<SeenHeaders>| async move {
-                let headers = request
-                    .headers()
-                    .iter()
-                    .map(|(name, value)| {
-                        (
-                            name.as_str().to_owned(),
-                            value.to_str().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect();
-                seen.lock().unwrap().push(headers);
-                HttpResponse::Ok().body("orders")
-            },
-        ))
+        App::new()
+            .app_data(state.clone())
+            .app_data(verifier.clone())
+            .route("/orders/{id}", web::get().to(get_order))
     })
     .workers(1)
     .disable_signals()
@@ -51,8 +43,37 @@ async fn start_upstream() -> (String, SeenHeaders) {
     (format!("http://127.0.0.1:{port}"), seen)
 }
 
+async fn get_order(
+    request: HttpRequest,
+    caller: GatewayIdentity,
+    seen: web::Data<SeenHeaders>,
+) -> Result<HttpResponse, shared::identity::IdentityError> {
+    caller.require_scopes(&["orders:read"])?;
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                value.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    seen.lock().unwrap().push(headers);
+    Ok(HttpResponse::Ok().body(format!("orders of {}", caller.0.client_id)))
+}
+
 #[tokio::test]
 async fn a_client_credentials_token_passes_the_gateway_with_its_identity_until_it_is_revoked() {
+    if std::env::var("TEST_LOG").is_ok() {
+        shared::telemetry::init(
+            "e2e",
+            &shared::telemetry::LogSettings {
+                format: shared::telemetry::LogFormat::Pretty,
+                filter: "info".into(),
+            },
+        );
+    }
     // The auth-server on a fresh database.
     let database = TestDatabase::create();
     let mut auth_settings = auth_server::configuration::Settings::defaults().unwrap();
@@ -84,8 +105,23 @@ async fn a_client_credentials_token_passes_the_gateway_with_its_identity_until_i
     let gateway_client = register(&mut conn, "gateway", true);
     drop(conn);
 
-    // The gateway in front of an upstream, with a one-second cache budget.
-    let (upstream, seen) = start_upstream().await;
+    // The gateway in front of an upstream, with a one-second cache budget. Its port is taken first:
+    // the upstream verifies identities against the gateway's JWKS.
+    let gateway_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let gateway_address = format!(
+        "http://127.0.0.1:{}",
+        gateway_listener.local_addr().unwrap().port()
+    );
+    let identity = IdentitySettings {
+        jwks_url: format!("{gateway_address}/.well-known/jwks.json"),
+        issuer: "resource-gateway".into(),
+        audience: "upstreams".into(),
+        jwks_refresh_secs: 10,
+        jwks_max_age_secs: 300,
+        jwks_timeout_ms: 1000,
+        leeway_secs: 5,
+    };
+    let (upstream, seen) = start_upstream(identity).await;
     let routes = std::env::temp_dir().join(format!("e2e-routes-{}.toml", std::process::id()));
     std::fs::write(
         &routes,
@@ -101,10 +137,10 @@ async fn a_client_credentials_token_passes_the_gateway_with_its_identity_until_i
     gateway_settings.introspection.client_secret =
         SecretString::from(gateway_client.client_secret.clone().unwrap());
     gateway_settings.cache.max_ttl_secs = 1;
-    let gateway = resource_gateway::startup::Application::build(gateway_settings)
-        .await
-        .unwrap();
-    let gateway_address = format!("http://127.0.0.1:{}", gateway.port());
+    let gateway =
+        resource_gateway::startup::Application::build_with_listener(gateway_settings, gateway_listener)
+            .await
+            .unwrap();
     tokio::spawn(gateway.run_until_stopped());
     let http = reqwest::Client::new();
 
@@ -126,8 +162,10 @@ async fn a_client_credentials_token_passes_the_gateway_with_its_identity_until_i
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.text().await.unwrap(), "orders");
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, format!("orders of {}", api_client.client_id));
 
     let headers = seen.lock().unwrap()[0].clone();
     assert_eq!(headers["x-auth-client-id"], api_client.client_id);
@@ -137,18 +175,6 @@ async fn a_client_credentials_token_passes_the_gateway_with_its_identity_until_i
     );
     assert_eq!(headers["x-auth-scopes"], "orders:read");
     assert!(!headers.contains_key("x-auth-username"));
-    let verifier = IdentityVerifier::new(&IdentitySettings {
-        jwks_url: format!("{gateway_address}/.well-known/jwks.json"),
-        issuer: "resource-gateway".into(),
-        audience: "upstreams".into(),
-        jwks_refresh_secs: 10,
-        jwks_max_age_secs: 300,
-        jwks_timeout_ms: 1000,
-        leeway_secs: 5,
-    })
-    .unwrap();
-    let claims = verifier.verify(&headers["x-auth-identity"]).await.unwrap();
-    assert_eq!(claims.client_id, api_client.client_id);
 
     // Revoked at the auth-server, the token stops passing within the one-second cache budget.
     let revoked = http
