@@ -96,10 +96,6 @@ impl IntrospectionClient {
         })
     }
 
-    pub fn breaker(&self) -> &Breaker {
-        &self.breaker
-    }
-
     /// Introspects `token`, retrying transient failures within the deadline and the budget.
     pub async fn introspect(&self, token: &str) -> Result<Verdict, Unavailable> {
         let started = std::time::Instant::now();
@@ -195,10 +191,6 @@ impl IntrospectionClient {
 
 /// RFC 6749 §2.3.1: client credentials are form-urlencoded before Basic encoding.
 fn form_encode(value: &str) -> String {
-    url_encode(value)
-}
-
-fn url_encode(value: &str) -> String {
     let mut encoded = String::with_capacity(value.len());
     for byte in value.bytes() {
         match byte {

@@ -76,10 +76,6 @@ impl TokenVerifier {
         TokenVerifier { cache, client }
     }
 
-    pub fn client(&self) -> &IntrospectionClient {
-        &self.client
-    }
-
     /// The verdict on `token`. Scope checks run on the returned caller, so they never bypass the cache.
     pub async fn verify(&self, token: &str) -> Result<Checked, Unavailable> {
         let key: TokenKey = Sha256::digest(token.as_bytes()).into();

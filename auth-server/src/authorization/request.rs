@@ -6,13 +6,11 @@
 
 use std::sync::Arc;
 
-use shared::db::run;
-
 use crate::domain::client::{Client, ResolvedRedirect};
 use crate::domain::grant_type::GrantType;
 use crate::domain::pkce::CodeChallenge;
 use crate::domain::scope::ScopeSet;
-use crate::error::{OAuthError, PageError};
+use crate::error::PageError;
 use crate::params::Params;
 use crate::state::AppState;
 
@@ -118,7 +116,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
     };
     let requested_scope = crate::grants::parse_scope_param(single("scope")?)
         .map_err(|error| fail("invalid_scope", error.description.to_string()))?;
-    let scope = resolve_scope(state, &client, requested_scope)
+    let scope = crate::grants::resolve_requested_scope(&state.pool, &client, requested_scope.as_ref())
         .await
         .map_err(|error| {
             let code = if error.code == crate::error::ErrorCode::InvalidScope {
@@ -160,16 +158,4 @@ impl<'a> ErrorTo<'a> {
             state: self.state.map(str::to_owned),
         })
     }
-}
-
-async fn resolve_scope(
-    state: &AppState,
-    client: &Arc<Client>,
-    requested: Option<ScopeSet>,
-) -> Result<ScopeSet, OAuthError> {
-    let client = client.clone();
-    run(&state.pool, move |conn| {
-        crate::grants::resolve_requested_scope(conn, &client, requested.as_ref())
-    })
-    .await
 }

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use shared::db::run;
-
 use super::{TokenOwner, TokenResponse, new_access_token, resolve_requested_scope};
 use crate::domain::client::Client;
 use crate::domain::scope::ScopeSet;
@@ -25,18 +23,7 @@ pub async fn issue(
             "client_credentials is for confidential clients only",
         ));
     }
-    let scope = match &requested {
-        // Only scopes outside the client's list need the catalogue; the usual request costs no query.
-        Some(requested) if !requested.is_subset(&client.scopes) => {
-            let client = client.clone();
-            let requested = requested.clone();
-            run(&state.pool, move |conn| {
-                resolve_requested_scope(conn, &client, Some(&requested))
-            })
-            .await?
-        }
-        _ => client.allowed_part_of(requested.as_ref()),
-    };
+    let scope = resolve_requested_scope(&state.pool, &client, requested.as_ref()).await?;
     let lifetimes = &state.settings.tokens;
     let owner = TokenOwner {
         client_id: &client.id,

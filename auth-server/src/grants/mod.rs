@@ -7,7 +7,7 @@ pub mod refresh_token;
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
-use shared::db::DbConn;
+use shared::db::{DbConn, DbPool, run};
 
 use crate::configuration::TokenSettings;
 use crate::db;
@@ -15,7 +15,7 @@ use crate::db::models::{AccessToken, Grant, RefreshToken};
 use crate::domain::client::Client;
 use crate::domain::opaque_token::{self, TokenKind};
 use crate::domain::scope::ScopeSet;
-use crate::error::OAuthError;
+use crate::error::{OAuthError, StoreError};
 
 /// The successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize)]
@@ -29,18 +29,21 @@ pub struct TokenResponse {
 }
 
 /// What a client gets of the scope it asked for: unknown names are `invalid_scope`; names the
-/// client may not ask for are dropped (the response's `scope` says what was granted).
-pub fn resolve_requested_scope(
-    conn: &mut DbConn,
+/// client may not ask for are dropped (the response's `scope` says what was granted), and a request
+/// of which nothing remains is `invalid_scope`. Only names outside the client's list need the
+/// catalogue, so the usual request costs no query.
+pub async fn resolve_requested_scope(
+    pool: &DbPool,
     client: &Client,
     requested: Option<&ScopeSet>,
 ) -> Result<ScopeSet, OAuthError> {
     if let Some(requested) = requested {
-        let outside_client: ScopeSet =
-            ScopeSet::from_names(requested.difference(&client.scopes).map(str::to_owned));
-        // Only names outside the client's list need the catalogue; the common case costs no query.
+        let outside_client = ScopeSet::from_names(requested.difference(&client.scopes).map(str::to_owned));
         if !outside_client.is_empty() {
-            let unknown = db::scopes::unknown_among(conn, &outside_client)?;
+            let unknown = run(pool, move |conn| {
+                db::scopes::unknown_among(conn, &outside_client).map_err(StoreError::from)
+            })
+            .await?;
             if !unknown.is_empty() {
                 return Err(OAuthError::invalid_scope(format!(
                     "unknown scope: {}",
