@@ -8,6 +8,7 @@ pub mod db;
 pub mod health;
 pub mod http_error;
 pub mod identity;
+pub mod messaging;
 pub mod observability;
 pub mod request_id;
 pub mod resilience;

@@ -47,6 +47,8 @@ pub fn create(conn: &mut DbConn, spec: &UserSpec) -> Result<UserView, AdminError
         disabled: false,
         created_at: now,
         updated_at: now,
+        // An administrator vouches for the address.
+        email_verified_at: Some(now),
     };
     conn.transaction(|conn| {
         let allowed = scopes::parse_known(conn, spec.scope.as_deref())?;

@@ -144,16 +144,30 @@ diesel::table! {
         disabled -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        email_verified_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    account_links (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        purpose -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
     }
 }
 
 diesel::joinable!(access_tokens -> users (user_id));
+diesel::joinable!(account_links -> users (user_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(client_scopes -> scopes (scope));
 diesel::joinable!(user_scopes -> scopes (scope));
 
 diesel::allow_tables_to_appear_in_same_query!(
     access_tokens,
+    account_links,
     authorization_codes,
     authorization_requests,
     client_scopes,

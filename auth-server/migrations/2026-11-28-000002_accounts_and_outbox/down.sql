@@ -1,0 +1,3 @@
+DROP TABLE outbox_messages;
+DROP TABLE account_links;
+ALTER TABLE users DROP COLUMN email_verified_at;

@@ -1,0 +1,5 @@
+//! Messaging over RabbitMQ: the message contracts, the topology, the connection supervisor, the
+//! confirming publisher, the transactional outbox and its relay.
+
+pub mod contracts;
+pub mod outbox;
