@@ -38,3 +38,14 @@ CREATE TABLE outbox_messages (
 -- The relay's scan: pending rows in order.
 CREATE INDEX outbox_messages_pending ON outbox_messages (next_attempt_at, created_at) WHERE published_at IS NULL;
 CREATE INDEX outbox_messages_published ON outbox_messages (published_at) WHERE published_at IS NOT NULL;
+
+-- Security-relevant facts the jobs-service reports on: 'login_failed', 'refresh_token_reuse',
+-- 'password_reset', 'registered', 'email_verified'. No foreign key: counts outlive deleted users.
+CREATE TABLE account_events (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    user_id TEXT,
+    client_id TEXT,
+    occurred_at TIMESTAMP NOT NULL
+);
+CREATE INDEX account_events_time ON account_events (occurred_at, kind);

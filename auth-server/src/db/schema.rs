@@ -149,6 +149,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    account_events (id) {
+        id -> Text,
+        kind -> Text,
+        user_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        occurred_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     account_links (token_hash) {
         token_hash -> Text,
         user_id -> Text,
@@ -167,6 +177,7 @@ diesel::joinable!(user_scopes -> scopes (scope));
 
 diesel::allow_tables_to_appear_in_same_query!(
     access_tokens,
+    account_events,
     account_links,
     authorization_codes,
     authorization_requests,

@@ -45,6 +45,7 @@ async fn schema_rs_lists_exactly_the_migrated_tables_and_columns() {
     let app = spawn_app().await;
     let declared: BTreeSet<String> = [
         declared(access_tokens::table),
+        declared(account_events::table),
         declared(account_links::table),
         declared(shared::messaging::outbox::outbox_messages::table),
         declared(authorization_codes::table),
