@@ -2,7 +2,8 @@
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use shared::configuration::{Layered, ShutdownSettings};
+use shared::configuration::{DatabaseSettings, Layered, ShutdownSettings};
+use shared::messaging::settings::AmqpSettings;
 use shared::telemetry::LogSettings;
 
 /// Every setting of the email-service.
@@ -14,22 +15,31 @@ pub struct Settings {
     pub workers: usize,
     pub log: LogSettings,
     pub shutdown: ShutdownSettings,
+    /// The delivery records (`DATABASE_URL`).
+    pub database: DatabaseSettings,
     pub amqp: AmqpSettings,
+    pub consumer: ConsumerSettings,
     pub smtp: SmtpSettings,
+    /// Overrides for the built-in templates; empty for none.
+    pub templates_dir: String,
 }
 
-/// The RabbitMQ broker the email commands come from.
 #[derive(Debug, Clone, Deserialize)]
-pub struct AmqpSettings {
-    /// `amqp://user:password@host:port/vhost` (`AMQP_URL`); not connected to yet.
-    pub url: SecretString,
+pub struct ConsumerSettings {
+    pub concurrency: usize,
+    pub delivery_limit: i64,
+    pub retry_delays_ms: Vec<u64>,
 }
 
 /// The SMTP server emails are sent through.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SmtpSettings {
-    /// `smtp://host:port`, with credentials if the server needs them (`SMTP_URL`); not used yet.
+    /// `smtp://host:port`, `smtp://host:587?tls=required`, `smtps://host:465` (`SMTP_URL`).
     pub url: SecretString,
+    /// The `From` mailbox.
+    pub from: String,
+    pub message_id_domain: String,
+    pub timeout_ms: u64,
 }
 
 impl Layered for Settings {
@@ -49,6 +59,8 @@ mod tests {
             ("EMAIL_LISTEN_ADDR", "0.0.0.0:9082"),
             ("AMQP_URL", "amqp://mailer:hunter2@rabbitmq:5672/%2f"),
             ("SMTP_URL", "smtp://mailpit:1025"),
+            ("DATABASE_URL", "postgres://mailer:hunter2@db/email"),
+            ("EMAIL_CONSUMER__DELIVERY_LIMIT", "3"),
         ]
         .map(|(key, value)| (key.to_owned(), value.to_owned()));
 
@@ -60,7 +72,10 @@ mod tests {
             "amqp://mailer:hunter2@rabbitmq:5672/%2f"
         );
         assert_eq!(settings.smtp.url.expose_secret(), "smtp://mailpit:1025");
+        assert_eq!(settings.consumer.delivery_limit, 3);
         assert!(!format!("{settings:?}").contains("hunter2"));
-        assert_eq!(Settings::defaults().unwrap().listen_addr, "127.0.0.1:8082");
+        let defaults = Settings::defaults().unwrap();
+        assert_eq!(defaults.listen_addr, "127.0.0.1:8082");
+        assert_eq!(defaults.consumer.retry_delays_ms.len(), 5);
     }
 }

@@ -2,9 +2,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
+use email_service::admin;
 use email_service::configuration::Settings;
 use email_service::startup::Application;
+use shared::db::build_pool;
 
 #[derive(Debug, Parser)]
 #[command(name = "email-service", version, about = "Delivers the platform's emails")]
@@ -18,16 +19,113 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the email-service (the default).
+    /// Consume email commands and deliver them (the default).
     Serve,
+    /// Apply pending migrations of the delivery records and exit.
+    Migrate,
+    /// Queue a test email through the broker, like any other email.
+    SendTest {
+        /// The recipient.
+        #[arg(long, value_name = "ADDRESS", value_parser = email_address)]
+        to: String,
+    },
+    /// The delivery records.
+    Deliveries {
+        #[command(subcommand)]
+        command: DeliveriesCommand,
+    },
+    /// Email commands that could not be delivered.
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLettersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeliveriesCommand {
+    /// The latest records, newest first.
+    List {
+        /// Only this status: sending, retrying, sent, dead.
+        #[arg(long, value_parser = ["sending", "retrying", "sent", "dead"])]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLettersCommand {
+    /// Show them (they stay on the queue).
+    List {
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+    },
+    /// Send them back to be delivered again.
+    Requeue {
+        /// Only this message.
+        #[arg(
+            long,
+            value_name = "ID",
+            conflicts_with = "all",
+            required_unless_present = "all"
+        )]
+        message_id: Option<String>,
+        /// Every dead-lettered message.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => shared::cli::run_with_settings(cli.config, serve).await,
-    }
+    let command = cli.command.unwrap_or(Command::Serve);
+    shared::cli::run_with_settings(cli.config, |settings: Settings| async move {
+        match command {
+            Command::Serve => serve(settings).await,
+            other => {
+                shared::telemetry::init_for_cli(&settings.log);
+                let output = operate(settings, other).await?;
+                println!("{}", serde_json::to_string_pretty(&output)?);
+                Ok(())
+            }
+        }
+    })
+    .await
+}
+
+async fn operate(settings: Settings, command: Command) -> anyhow::Result<serde_json::Value> {
+    Ok(match command {
+        Command::Serve => unreachable!("handled by main"),
+        Command::Migrate => {
+            let applied = email_service::startup::migrate(&build_pool(&settings.database)).await?;
+            serde_json::json!({ "applied": applied })
+        }
+        Command::SendTest { to } => admin::send_test(&settings, &to).await?,
+        Command::Deliveries {
+            command: DeliveriesCommand::List { status, limit },
+        } => {
+            let pool = build_pool(&settings.database);
+            let records = shared::db::run(&pool, move |conn| {
+                Ok::<_, email_service::consumer::StoreError>(email_service::db::list(
+                    conn,
+                    status.as_deref(),
+                    limit,
+                )?)
+            })
+            .await?;
+            serde_json::to_value(records)?
+        }
+        Command::DeadLetters {
+            command: DeadLettersCommand::List { limit },
+        } => serde_json::to_value(admin::dead_letters_list(&settings, limit as usize).await?)?,
+        Command::DeadLetters {
+            command: DeadLettersCommand::Requeue { message_id, all: _ },
+        } => {
+            let requeued = admin::dead_letters_requeue(&settings, message_id.as_deref()).await?;
+            serde_json::json!({ "requeued": requeued })
+        }
+    })
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -36,4 +134,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let application = Application::build(settings).await?;
     tracing::info!(listen_addr = %listen_addr, "email-service listening");
     Ok(application.run_until_stopped().await?)
+}
+
+/// `--to` must be an address (clap exits 2 and names the argument otherwise).
+fn email_address(value: &str) -> Result<String, String> {
+    value
+        .parse::<lettre::Address>()
+        .map(|_| value.to_owned())
+        .map_err(|_| "not an email address".to_owned())
 }

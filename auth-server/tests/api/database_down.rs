@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::fault_proxy::FaultProxy;
 use crate::helpers::*;
+use shared::testing::fault_proxy::FaultProxy;
 
 async fn app_behind_proxy() -> (TestApp, FaultProxy) {
     let database = TestDatabase::create();

@@ -3,7 +3,6 @@
 // Helpers outside `#[test]` functions are test code too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
-mod fault_proxy;
 mod helpers;
 
 mod authorization_code;

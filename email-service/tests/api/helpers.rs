@@ -1,39 +1,230 @@
-//! The test harness: the real application on a free port.
+//! The test harness: the real email-service (in process, or as a child process) on its own database,
+//! its own broker namespace and an SMTP sink; plus a publisher to send it commands.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use email_service::configuration::Settings;
 use email_service::startup::Application;
+use email_service::topology::{EmailQueues, topology};
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use secrecy::SecretString;
 use shared::configuration::Layered;
+use shared::messaging::contracts::{EmailTemplate, Envelope, Message, SendEmail};
+use shared::messaging::publisher::{Outgoing, Publisher};
+use shared::messaging::supervisor::Supervisor;
+use shared::testing::TestDatabase;
+use shared::testing::amqp::{TopologyGuard, amqp_url, unique_namespace};
+use shared::testing::smtp_sink::SmtpSink;
 
-/// A running application and a client to talk to it.
-pub struct TestApp {
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Everything one test uses; dropping it deletes the database and the broker namespace.
+pub struct TestEmail {
     pub address: String,
     pub http: reqwest::Client,
+    pub settings: Settings,
+    pub sink: SmtpSink,
+    pub queues: EmailQueues,
+    pub publisher: Publisher,
+    // Dropped last: the queues must outlive the service that consumes them.
+    _database: TestDatabase,
+    _topology: TopologyGuard,
 }
 
-pub async fn spawn_app() -> TestApp {
+/// Settings for a test: short retry delays, a small delivery limit.
+pub fn test_settings(database: &TestDatabase, sink: &SmtpSink, namespace: &str) -> Settings {
     let mut settings = Settings::defaults().expect("the built-in defaults load");
     settings.listen_addr = "127.0.0.1:0".to_owned();
     settings.workers = 1;
+    settings.database.url = SecretString::from(database.url.clone());
+    settings.amqp.url = SecretString::from(amqp_url());
+    settings.amqp.namespace = namespace.to_owned();
+    settings.amqp.reconnect.base_ms = 50;
+    settings.amqp.reconnect.max_ms = 500;
+    settings.smtp.url = SecretString::from(sink.url());
+    settings.smtp.timeout_ms = 5_000;
+    settings.consumer.retry_delays_ms = vec![300, 600];
+    settings.consumer.delivery_limit = 3;
+    settings.consumer.concurrency = 2;
+    settings
+}
+
+pub async fn spawn_email_service() -> TestEmail {
+    spawn_email_service_with(|_| {}).await
+}
+
+pub async fn spawn_email_service_with(adjust: impl FnOnce(&mut Settings)) -> TestEmail {
+    let database = TestDatabase::create();
+    let sink = SmtpSink::start().await;
+    let namespace = unique_namespace();
+    let mut settings = test_settings(&database, &sink, &namespace);
+    adjust(&mut settings);
     if std::env::var("TEST_LOG").is_ok() {
         shared::telemetry::init("email-service-test", &settings.log);
     }
-    let application = Application::build(settings)
+    let guard = TopologyGuard::new(topology(&namespace, &settings.consumer));
+    let application = Application::build(settings.clone())
         .await
         .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
-    TestApp {
+    let publisher = test_publisher(&settings).await;
+    TestEmail {
         address,
         http: reqwest::Client::new(),
+        queues: EmailQueues::new(publisher.supervisor().topology(), &settings.consumer),
+        settings,
+        sink,
+        publisher,
+        _database: database,
+        _topology: guard,
     }
 }
 
-impl TestApp {
+/// A publisher on the test's namespace (declaring the same topology as the service), connected to
+/// the broker directly (the service may be behind a fault proxy).
+pub async fn test_publisher(settings: &Settings) -> Publisher {
+    let mut amqp = settings.amqp.clone();
+    amqp.url = SecretString::from(amqp_url());
+    let supervisor = Supervisor::new(amqp, topology(&settings.amqp.namespace, &settings.consumer));
+    supervisor.start();
+    supervisor.wait_connected(WAIT).await.expect("the broker answers");
+    Publisher::new(supervisor)
+}
+
+/// An email command for `to`.
+pub fn email(to: &str, template: EmailTemplate, variables: &[(&str, &str)]) -> Envelope<SendEmail> {
+    Envelope::new(
+        SendEmail {
+            to: to.to_owned(),
+            template,
+            variables: variables
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        },
+        None,
+    )
+}
+
+/// A verify-email command (every variable given).
+pub fn verify_email(to: &str) -> Envelope<SendEmail> {
+    email(
+        to,
+        EmailTemplate::VerifyEmail,
+        &[
+            ("username", "ada"),
+            ("link", "https://id.example/verify-email?token=abc"),
+            ("expires_in_minutes", "60"),
+        ],
+    )
+}
+
+impl TestEmail {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.address))
             .send()
             .await
             .expect("the server answers")
+    }
+
+    /// Publishes a command as the auth-server's relay would.
+    pub async fn send(&self, envelope: &Envelope<SendEmail>) {
+        let body = serde_json::to_vec(envelope).unwrap();
+        self.publish_raw(&envelope.message_id, &body).await;
+    }
+
+    /// Publishes any body with the `email.send` routing key.
+    pub async fn publish_raw(&self, message_id: &str, body: &[u8]) {
+        self.publisher
+            .publish(&Outgoing {
+                exchange: &self.queues.commands_exchange,
+                routing_key: SendEmail::TYPE,
+                message_id,
+                message_type: SendEmail::TYPE,
+                body,
+                headers: Vec::new(),
+            })
+            .await
+            .expect("the broker confirms");
+    }
+
+    /// Messages ready in a queue of the namespace.
+    pub async fn queue_depth(&self, queue: &str) -> u32 {
+        let link = self.publisher.supervisor().link().expect("connected");
+        let channel = link.connection.create_channel().await.unwrap();
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let _ = channel.close(200, "".into()).await;
+        declared.message_count()
+    }
+
+    /// Waits until the dead-letter queue holds `count` messages; returns their reasons.
+    pub async fn wait_for_dead_letters(&self, count: u32) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.queue_depth(&self.queues.dead).await < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{count} dead letter(s) expected"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let link = self.publisher.supervisor().link().expect("connected");
+        let channel = link.connection.create_channel().await.unwrap();
+        let mut reasons = Vec::new();
+        while let Some(message) = channel
+            .basic_get(self.queues.dead.as_str().into(), BasicGetOptions::default())
+            .await
+            .unwrap()
+        {
+            let headers = message.delivery.properties.headers().as_ref();
+            reasons.push(
+                shared::messaging::publisher::header_text(headers, email_service::consumer::REASON_HEADER)
+                    .unwrap_or_default(),
+            );
+        }
+        // Closing without acking puts them back.
+        let _ = channel.close(200, "".into()).await;
+        reasons
+    }
+
+    /// The delivery record of a message id.
+    pub async fn delivery(&self, message_id: &str) -> Option<email_service::db::Delivery> {
+        let pool = shared::db::build_pool(&self.settings.database);
+        let message_id = message_id.to_owned();
+        shared::db::run(&pool, move |conn| {
+            Ok::<_, email_service::consumer::StoreError>(email_service::db::find(conn, &message_id)?)
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Polls until the record of `message_id` has `status`.
+    pub async fn wait_for_status(&self, message_id: &str, status: &str) -> email_service::db::Delivery {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(record) = self.delivery(message_id).await
+                && record.status == status
+            {
+                return record;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{message_id} never reached {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }

@@ -1,5 +1,10 @@
-//! The email-service's API tests: one binary, one module per resource.
+//! The email-service's tests, against the real RabbitMQ and PostgreSQL of this machine and an SMTP
+//! sink started by each test.
+
+// Helpers outside `#[test]` functions are test code too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 mod helpers;
 
+mod delivery;
 mod health;

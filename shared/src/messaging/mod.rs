@@ -3,3 +3,8 @@
 
 pub mod contracts;
 pub mod outbox;
+pub mod publisher;
+pub mod relay;
+pub mod settings;
+pub mod supervisor;
+pub mod topology;

@@ -65,4 +65,7 @@ fn maintenance_connection() -> diesel::ConnectionResult<PgConnection> {
     PgConnection::establish(&format!("{}/postgres{LOCAL_OPTIONS}", server_url()))
 }
 
+pub mod amqp;
+pub mod fault_proxy;
 pub mod load;
+pub mod smtp_sink;

@@ -1,5 +1,5 @@
-//! A TCP proxy in front of PostgreSQL that a test can cut, to see how the server behaves when its
-//! database goes away (without stopping the PostgreSQL that other tests share).
+//! A TCP proxy that a test can cut, to see how a service behaves when its database or broker goes
+//! away (without stopping the PostgreSQL or RabbitMQ that other tests share).
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -12,8 +12,10 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts forwarding a local port to `upstream` (host:port).
     pub async fn start(upstream: &str) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the fault proxy");
+        let port = listener.local_addr().expect("proxy address").port();
         let (cut, watcher) = watch::channel(false);
         let upstream = upstream.to_owned();
         tokio::spawn(async move {
