@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 use shared::configuration::{ConfigError, DatabaseSettings, Layered, ShutdownSettings};
+use shared::messaging::relay::RelaySettings;
+use shared::messaging::settings::AmqpSettings;
 use shared::telemetry::LogSettings;
 
 /// Every setting of the auth-server.
@@ -20,6 +22,33 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub oauth: OAuthSettings,
     pub throttle: ThrottleSettings,
+    pub accounts: AccountSettings,
+    /// The broker the outbox relay publishes to (`AMQP_URL`).
+    pub amqp: AmqpSettings,
+    pub outbox: OutboxSettings,
+}
+
+/// Self-service accounts: registration, email verification, password reset.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountSettings {
+    /// Whether anyone may create an account at `/register`.
+    pub registration_enabled: bool,
+    /// Whether a user must have confirmed their address before they can sign in.
+    pub require_verified_email: bool,
+    pub verification_link_ttl_secs: u64,
+    pub password_reset_link_ttl_secs: u64,
+    /// Account emails (verification, reset) one user can be sent per hour; more requests get the
+    /// same answer but no email (no mail bombing through our forms).
+    pub max_emails_per_hour: i64,
+}
+
+/// The transactional outbox and its relay.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutboxSettings {
+    /// Run the relay in this process. Off only where another process relays this database's
+    /// outbox: messages wait in the outbox until one does.
+    pub relay_enabled: bool,
+    pub relay: RelaySettings,
 }
 
 /// Lifetimes of what the server issues.

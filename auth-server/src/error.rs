@@ -248,6 +248,16 @@ impl PageError {
         }
     }
 
+    pub fn not_found(title: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        PageError {
+            status: StatusCode::NOT_FOUND,
+            title,
+            message: message.into(),
+            retry_after_secs: None,
+            cause: None,
+        }
+    }
+
     pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
         PageError {
             status: StatusCode::FORBIDDEN,

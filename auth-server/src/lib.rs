@@ -1,5 +1,6 @@
 //! The auth-server: an OAuth 2.1 authorization server. See README.md for the endpoints and settings.
 
+pub mod accounts;
 pub mod admin;
 pub mod authorization;
 pub mod browser;

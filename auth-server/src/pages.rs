@@ -20,6 +20,52 @@ pub struct LoginPage<'a> {
     pub csrf_token: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    pub registration_enabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage<'a> {
+    pub csrf_token: &'a str,
+    pub username: &'a str,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// A form that asks for an email address (forgotten password, new verification link).
+#[derive(Template)]
+#[template(path = "email_form.html")]
+pub struct EmailFormPage<'a> {
+    pub title: &'a str,
+    pub lead: &'a str,
+    pub action: &'a str,
+    pub csrf_token: &'a str,
+}
+
+/// The button that uses an email verification link (a GET never changes anything: mail scanners
+/// follow links).
+#[derive(Template)]
+#[template(path = "confirm_email.html")]
+pub struct ConfirmEmailPage<'a> {
+    pub csrf_token: &'a str,
+    pub token: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+pub struct ResetPasswordPage<'a> {
+    pub csrf_token: &'a str,
+    pub token: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// A page that tells the user what happened, with an optional link onwards.
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub struct NoticePage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+    pub link: Option<(&'a str, &'a str)>,
 }
 
 #[derive(Template)]

@@ -50,7 +50,13 @@ pub async fn verify_off_thread(password: SecretString, stored_hash: Option<Strin
         .unwrap_or(false)
 }
 
-/// Password verifications running at once: twice the cores.
+/// [`hash`] on the blocking thread pool, taking turns with verifications.
+pub async fn hash_off_thread(password: SecretString) -> anyhow::Result<String> {
+    let _turn = VERIFICATIONS.acquire().await?;
+    tokio::task::spawn_blocking(move || hash(&password)).await?
+}
+
+/// Password verifications (and hashes) running at once: twice the cores.
 static VERIFICATIONS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism()
         .map(|cores| cores.get())

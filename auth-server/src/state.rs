@@ -1,6 +1,7 @@
 //! What every handler shares: the pool, the settings, the client cache and the throttles.
 
 use shared::db::DbPool;
+use shared::messaging::relay::OutboxRelay;
 
 use crate::browser::BrowserCookies;
 use crate::client_cache::ClientCache;
@@ -22,11 +23,14 @@ pub struct AppState {
     pub cookies: BrowserCookies,
     /// Stores client_credentials tokens in batches (group commit).
     pub token_writer: TokenWriter,
+    /// The outbox relay of this process, nudged after a commit that queued a message (`None` when
+    /// `outbox.relay_enabled` is off: another process relays, on its poll interval).
+    pub outbox: Option<OutboxRelay>,
 }
 
 impl AppState {
     /// Builds the state; must run inside the tokio runtime (it starts the token writers).
-    pub fn new(pool: DbPool, settings: Settings) -> Self {
+    pub fn new(pool: DbPool, settings: Settings, outbox: Option<OutboxRelay>) -> Self {
         let limits = &settings.throttle;
         AppState {
             clients: ClientCache::new(pool.clone(), settings.oauth.client_cache_ttl_ms),
@@ -39,6 +43,7 @@ impl AppState {
             token_writer: TokenWriter::start(pool.clone(), TOKEN_WRITERS, TOKEN_BATCH_ROWS),
             pool,
             settings,
+            outbox,
         }
     }
 }

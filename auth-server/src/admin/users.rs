@@ -9,8 +9,8 @@ use shared::db::DbConn;
 use super::{AdminError, actor, scopes};
 use crate::db;
 use crate::db::models::User;
-use crate::domain::opaque_token;
 use crate::domain::time;
+use crate::domain::{account, opaque_token};
 use crate::password;
 
 /// What an operator gives to create a user.
@@ -33,8 +33,9 @@ pub struct UserView {
 }
 
 pub fn create(conn: &mut DbConn, spec: &UserSpec) -> Result<UserView, AdminError> {
-    let username = validate_username(&spec.username)?;
-    let email = validate_email(&spec.email)?;
+    let username =
+        account::username(&spec.username).map_err(|message| AdminError::invalid("--username", message))?;
+    let email = account::email(&spec.email).map_err(|message| AdminError::invalid("--email", message))?;
     password::check_policy(&spec.password)
         .map_err(|message| AdminError::invalid("--password-stdin", message))?;
     let password_hash = password::hash(&spec.password)?;
@@ -87,7 +88,7 @@ pub fn set_password(
     let now = time::now();
     conn.transaction(|conn| {
         db::users::set_password_hash(conn, &user.id, &hash, now)?;
-        end_everything(conn, &user.id, "password_changed", now)
+        db::users::sign_out_everywhere(conn, &user.id, "password_changed", now)
     })?;
     tracing::info!(admin.actor = %actor(), user.id = %user.id, "user password set");
     Ok(())
@@ -99,22 +100,9 @@ pub fn disable(conn: &mut DbConn, username: &str) -> Result<(), AdminError> {
     let now = time::now();
     conn.transaction(|conn| {
         db::users::set_disabled(conn, &user.id, true, now)?;
-        end_everything(conn, &user.id, "user_disabled", now)
+        db::users::sign_out_everywhere(conn, &user.id, "user_disabled", now)
     })?;
     tracing::info!(admin.actor = %actor(), user.id = %user.id, "user disabled");
-    Ok(())
-}
-
-fn end_everything(
-    conn: &mut DbConn,
-    user_id: &str,
-    reason: &str,
-    now: NaiveDateTime,
-) -> diesel::QueryResult<()> {
-    db::login_sessions::revoke_all_for_user(conn, user_id, now)?;
-    // A code issued before the change must not start a new family afterwards.
-    db::authorization_codes::burn_all_for_user(conn, user_id, now)?;
-    db::grants::revoke_all_for_user(conn, user_id, reason, now)?;
     Ok(())
 }
 
@@ -133,31 +121,4 @@ fn view(conn: &mut DbConn, user: User) -> Result<UserView, AdminError> {
         disabled: user.disabled,
         created_at: user.created_at,
     })
-}
-
-fn validate_username(username: &str) -> Result<String, AdminError> {
-    let valid = !username.is_empty()
-        && username.chars().count() <= 150
-        && username.chars().all(|c| !c.is_whitespace() && !c.is_control());
-    if !valid {
-        return Err(AdminError::invalid(
-            "--username",
-            "1 to 150 characters, without spaces or control characters",
-        ));
-    }
-    Ok(username.to_owned())
-}
-
-/// A light check (the address is proven later by a verification email); stored in lower case.
-fn validate_email(email: &str) -> Result<String, AdminError> {
-    let email = email.trim();
-    let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
-        });
-    if !valid {
-        return Err(AdminError::invalid("--email", "not a valid email address"));
-    }
-    Ok(email.to_lowercase())
 }

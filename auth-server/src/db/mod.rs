@@ -4,6 +4,8 @@
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 
 pub mod access_tokens;
+pub mod account_events;
+pub mod account_links;
 pub mod authorization_codes;
 pub mod authorization_requests;
 pub mod clients;

@@ -6,6 +6,7 @@ use shared::db::DbConn;
 
 use super::models::User;
 use super::schema::{user_scopes, users};
+use super::{authorization_codes, grants, login_sessions};
 use crate::domain::scope::ScopeSet;
 
 pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
@@ -78,4 +79,34 @@ pub fn is_enabled(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
         .first(conn)
         .optional()?;
     Ok(disabled == Some(false))
+}
+
+pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Marks the address as confirmed (once: a later confirmation keeps the first time).
+pub fn mark_email_verified(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(users::table.find(id).filter(users::email_verified_at.is_null()))
+        .set((users::email_verified_at.eq(now), users::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// Ends every session, pending code and token family of a user (password changed, account
+/// disabled): whoever held any of them loses access.
+pub fn sign_out_everywhere(
+    conn: &mut DbConn,
+    user_id: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    login_sessions::revoke_all_for_user(conn, user_id, now)?;
+    // A code issued before the change must not start a new family afterwards.
+    authorization_codes::burn_all_for_user(conn, user_id, now)?;
+    grants::revoke_all_for_user(conn, user_id, reason, now)?;
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Validated types and the rules on them: no actix, no diesel, no I/O.
 
+pub mod account;
 pub mod client;
 pub mod grant_type;
 pub mod opaque_token;

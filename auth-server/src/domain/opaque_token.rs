@@ -22,6 +22,8 @@ pub enum TokenKind {
     Browser,
     /// The id of a pending authorization request (a URL parameter, bound to the browser).
     AuthorizationRequest,
+    /// A single-use link sent by email (address verification, password reset).
+    AccountLink,
 }
 
 impl TokenKind {
@@ -34,6 +36,7 @@ impl TokenKind {
             TokenKind::Session => "oss_",
             TokenKind::Browser => "obr_",
             TokenKind::AuthorizationRequest => "oar_",
+            TokenKind::AccountLink => "oal_",
         }
     }
 
@@ -47,6 +50,7 @@ impl TokenKind {
             TokenKind::Session,
             TokenKind::Browser,
             TokenKind::AuthorizationRequest,
+            TokenKind::AccountLink,
         ]
         .into_iter()
         .find(|kind| value.starts_with(kind.prefix()))

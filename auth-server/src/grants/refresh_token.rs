@@ -3,10 +3,14 @@
 //! is revoked (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2). There is no grace period; two concurrent
 //! refreshes with one token count as reuse.
 
+use std::cell::Cell;
+
 use diesel::Connection;
 use shared::db::DbConn;
+use shared::messaging::relay::OutboxRelay;
 
 use super::{FamilyRef, TokenOwner, TokenResponse, mint_access_token, mint_refresh_token};
+use crate::accounts::security_alert;
 use crate::configuration::TokenSettings;
 use crate::db;
 use crate::domain::client::Client;
@@ -23,7 +27,9 @@ pub fn rotate(
     presented: &str,
     requested: Option<&ScopeSet>,
     lifetimes: &TokenSettings,
+    outbox: Option<&OutboxRelay>,
 ) -> Result<TokenResponse, OAuthError> {
+    let reuse_detected = Cell::new(false);
     if TokenKind::of(presented) != Some(TokenKind::RefreshToken) {
         return Err(OAuthError::invalid_grant("the refresh token is invalid"));
     }
@@ -69,6 +75,8 @@ pub fn rotate(
             tracing::warn!(grant.id = %token.grant_id, client.id = %client.id, "refresh token reused: revoking its family");
             metrics::counter!("oauth_refresh_token_reuse_total").increment(1);
             db::grants::revoke(conn, &token.grant_id, "refresh_token_reused", now)?;
+            security_alert::refresh_token_reused(conn, &token.user_id, client, now)?;
+            reuse_detected.set(true);
             return Ok(Err(OAuthError::invalid_grant("the refresh token has already been used")));
         }
         let owner = TokenOwner { client_id: &client.id, user_id: Some(&token.user_id), grant_id: Some(&token.grant_id) };
@@ -84,5 +92,10 @@ pub fn rotate(
             scope: scope.to_string(),
         }))
     })?;
+    if reuse_detected.get()
+        && let Some(relay) = outbox
+    {
+        relay.nudge(); // The alert is committed: send it now.
+    }
     outcome
 }

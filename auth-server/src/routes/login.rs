@@ -11,6 +11,7 @@ use crate::authorization::flow::{self, Pending};
 use crate::authorization::session::ActiveSession;
 use crate::browser::{csrf_token, csrf_token_is_valid};
 use crate::db;
+use crate::db::account_events::AccountEvent;
 use crate::db::models::{LoginSession, User};
 use crate::domain::opaque_token::{self, TokenKind};
 use crate::domain::time;
@@ -21,11 +22,12 @@ use crate::state::AppState;
 use crate::{client_address, form_body, password, throttle};
 
 const BAD_CREDENTIALS: &str = "Incorrect username or password.";
+const UNVERIFIED: &str = "Confirm your email address first: follow the link we emailed you, or ask for a new one at /verify-email/resend.";
 
 pub async fn get_login(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let params = Params::parse(http.query_string().as_bytes());
     let pending = flow::pending_for_browser(&state, &http, params.get("request").ok().flatten()).await?;
-    Ok(login_form(&pending, "", None))
+    Ok(login_form(&state, &pending, "", None))
 }
 
 pub async fn post_login(
@@ -43,7 +45,7 @@ pub async fn post_login(
     }
     let (username, password) = (field("username"), SecretString::from(field("password")));
     if username.is_empty() {
-        return Ok(login_form(&pending, &username, Some(BAD_CREDENTIALS)));
+        return Ok(login_form(&state, &pending, &username, Some(BAD_CREDENTIALS)));
     }
 
     let ip = client_address::of(&http, state.settings.throttle.trusted_proxies);
@@ -60,15 +62,40 @@ pub async fn post_login(
     let Some(user) = check_credentials(&state, &username, password).await? else {
         tracing::info!(client.id = %pending.client.id, "sign-in failed");
         metrics::counter!("auth_sign_in_total", "outcome" => "failure").increment(1);
-        return Ok(login_form(&pending, &username, Some(BAD_CREDENTIALS)));
+        record_failure(&state, &pending.client.id).await;
+        return Ok(login_form(&state, &pending, &username, Some(BAD_CREDENTIALS)));
     };
     throttle::release_all(&limits);
+    // Only after the right password: the form never tells a stranger which accounts exist.
+    if state.settings.accounts.require_verified_email && user.email_verified_at.is_none() {
+        metrics::counter!("auth_sign_in_total", "outcome" => "unverified").increment(1);
+        return Ok(login_form(&state, &pending, &username, Some(UNVERIFIED)));
+    }
     let session = start_session(&state, &http, user).await?;
     tracing::info!(user.id = %session.0.user.id, client.id = %pending.client.id, "signed in");
     metrics::counter!("auth_sign_in_total", "outcome" => "success").increment(1);
     let mut response = flow::advance(&state, &pending, Some(&session.0)).await?;
     response.add_cookie(&session.1).map_err(PageError::internal)?;
     Ok(response)
+}
+
+/// Counts a failed sign-in for the reports; a failure to record it never fails the sign-in page.
+async fn record_failure(state: &AppState, client_id: &str) {
+    let client_id = client_id.to_owned();
+    let recorded = run(&state.pool, move |conn| {
+        db::account_events::record(
+            conn,
+            AccountEvent::LoginFailed,
+            None,
+            Some(&client_id),
+            time::now(),
+        )
+        .map_err(StoreError::from)
+    })
+    .await;
+    if let Err(error) = recorded {
+        tracing::warn!(%error, "cannot record a failed sign-in");
+    }
 }
 
 /// The user if the password is right and the account enabled. An unknown user costs the same
@@ -130,7 +157,8 @@ async fn start_session(
     ))
 }
 
-fn login_form(pending: &Pending, username: &str, error: Option<&str>) -> HttpResponse {
+fn login_form(state: &AppState, pending: &Pending, username: &str, error: Option<&str>) -> HttpResponse {
+    let registration_enabled = state.settings.accounts.registration_enabled;
     let csrf = csrf_token(&pending.browser.value, &pending.request.id);
     let page = LoginPage {
         client_name: &pending.client.name,
@@ -138,6 +166,7 @@ fn login_form(pending: &Pending, username: &str, error: Option<&str>) -> HttpRes
         csrf_token: &csrf,
         username,
         error,
+        registration_enabled,
     };
     render(secure_html(StatusCode::OK), &page)
 }

@@ -1,12 +1,16 @@
 //! HTTP handlers, one file per resource. `configure` mounts them all.
 
+mod account_form;
 mod authorize;
 mod consent;
 mod introspect;
 mod login;
 mod metadata;
+mod password_reset;
+mod register;
 mod revoke;
 mod token;
+mod verify_email;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -33,6 +37,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(consent::post_consent))
             .default_service(web::to(page_method_not_allowed)),
     )
+    .service(page(
+        "/register",
+        web::get().to(register::get_register),
+        web::post().to(register::post_register),
+    ))
+    .service(page(
+        "/verify-email",
+        web::get().to(verify_email::get_verify_email),
+        web::post().to(verify_email::post_verify_email),
+    ))
+    .service(page(
+        "/verify-email/resend",
+        web::get().to(verify_email::get_resend),
+        web::post().to(verify_email::post_resend),
+    ))
+    .service(page(
+        "/password/forgot",
+        web::get().to(password_reset::get_forgot),
+        web::post().to(password_reset::post_forgot),
+    ))
+    .service(page(
+        "/password/reset",
+        web::get().to(password_reset::get_reset),
+        web::post().to(password_reset::post_reset),
+    ))
     .service(json_post("/oauth2/token", web::post().to(token::post_token)))
     .service(json_post(
         "/oauth2/introspect",
@@ -43,6 +72,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/.well-known/oauth-authorization-server",
         web::get().to(metadata::get_metadata),
     );
+}
+
+/// A page with a form: GET shows it, POST submits it, other methods get the HTML 405.
+fn page(path: &str, get: actix_web::Route, post: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(get)
+        .route(post)
+        .default_service(web::to(page_method_not_allowed))
 }
 
 /// A POST-only OAuth endpoint; other methods get a JSON 405 (tokens never travel in a GET URL).

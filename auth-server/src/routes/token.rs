@@ -64,8 +64,16 @@ pub async fn post_token(
         GrantType::RefreshToken => {
             let presented = required(&params, "refresh_token")?;
             let scope = parse_scope_param(params.get("scope").map_err(repeated)?)?;
+            let outbox = state.outbox.clone();
             run(&state.pool, move |conn| {
-                refresh_token::rotate(conn, &client, &presented, scope.as_ref(), &lifetimes)
+                refresh_token::rotate(
+                    conn,
+                    &client,
+                    &presented,
+                    scope.as_ref(),
+                    &lifetimes,
+                    outbox.as_ref(),
+                )
             })
             .await?
         }

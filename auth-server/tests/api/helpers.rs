@@ -38,6 +38,8 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.database.acquire_timeout_ms = 2000;
     settings.oauth.client_cache_ttl_ms = 0;
     settings.workers = 2;
+    // The outbox is checked in the database; the relay to RabbitMQ is tested in the e2e crate.
+    settings.outbox.relay_enabled = false;
     settings
 }
 

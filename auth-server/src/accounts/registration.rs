@@ -1,0 +1,67 @@
+//! `/register`: a new account, unverified until its owner follows the emailed link.
+
+use chrono::NaiveDateTime;
+use diesel::Connection;
+use shared::db::DbConn;
+
+use super::AccountContext;
+use crate::db;
+use crate::db::account_events::AccountEvent;
+use crate::db::account_links::Purpose;
+use crate::db::models::User;
+use crate::domain::opaque_token;
+use crate::error::StoreError;
+
+/// What the form gave, validated, with the password already hashed.
+pub struct NewAccount {
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Registered {
+    /// Created; the verification email is queued.
+    Created,
+    /// The username is taken: the form says so (usernames are not secret).
+    UsernameTaken,
+    /// The address belongs to an account already: the answer is the same as `Created` (so the form
+    /// does not tell who has an account here) and nothing is created.
+    EmailTaken,
+}
+
+pub fn register(
+    conn: &mut DbConn,
+    context: &AccountContext,
+    account: NewAccount,
+    now: NaiveDateTime,
+) -> Result<Registered, StoreError> {
+    conn.transaction(|conn| {
+        if db::users::find_by_username(conn, &account.username)?.is_some() {
+            return Ok(Registered::UsernameTaken);
+        }
+        if db::users::find_by_email(conn, &account.email)?.is_some() {
+            return Ok(Registered::EmailTaken);
+        }
+        let user = User {
+            id: opaque_token::random_id(),
+            username: account.username,
+            email: account.email,
+            password_hash: account.password_hash,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+            email_verified_at: None,
+        };
+        match db::users::insert(conn, &user) {
+            Ok(()) => {}
+            // A concurrent registration took the name or the address between our reads and now.
+            Err(error) if db::is_unique_violation(&error) => return Ok(Registered::UsernameTaken),
+            Err(error) => return Err(error.into()),
+        }
+        db::account_events::record(conn, AccountEvent::Registered, Some(&user.id), None, now)?;
+        context.email_link(conn, &user, Purpose::VerifyEmail, now)?;
+        tracing::info!(user.id = %user.id, "account registered");
+        Ok(Registered::Created)
+    })
+}

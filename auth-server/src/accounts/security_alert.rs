@@ -1,0 +1,45 @@
+//! The security-alert email: a refresh token was used twice (a sign it was copied), so its family
+//! was revoked and the user is told, in the same transaction as the revocation.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use diesel::QueryResult;
+use shared::db::DbConn;
+use shared::messaging::contracts::{EmailTemplate, Envelope, SendEmail};
+use shared::messaging::outbox;
+
+use crate::db;
+use crate::db::account_events::AccountEvent;
+use crate::domain::client::Client;
+
+/// Records the reuse and queues the alert to the family's user.
+pub fn refresh_token_reused(
+    conn: &mut DbConn,
+    user_id: &str,
+    client: &Client,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    db::account_events::record(
+        conn,
+        AccountEvent::RefreshTokenReuse,
+        Some(user_id),
+        Some(&client.id),
+        now,
+    )?;
+    let Some(user) = db::users::find_by_id(conn, user_id)? else {
+        return Ok(());
+    };
+    let envelope = Envelope::new(
+        SendEmail {
+            to: user.email,
+            template: EmailTemplate::SecurityAlert,
+            variables: BTreeMap::from([
+                ("username".to_owned(), user.username),
+                ("client_id".to_owned(), client.name.clone()),
+            ]),
+        },
+        None,
+    );
+    outbox::enqueue(conn, &envelope)
+}

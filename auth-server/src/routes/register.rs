@@ -1,0 +1,111 @@
+//! `GET /register` shows the form; `POST /register` creates an unverified account and queues the
+//! verification email. Off unless `accounts.registration_enabled`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
+use shared::db::run;
+
+use super::account_form::{AccountForm, context, field, notice, nudge_outbox};
+use crate::accounts::registration::{self, NewAccount, Registered};
+use crate::domain::{account, time};
+use crate::error::PageError;
+use crate::pages::{RegisterPage, render, secure_html};
+use crate::state::AppState;
+use crate::{form_body, password};
+
+const FORM: &str = "register";
+
+pub async fn get_register(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    ensure_enabled(&state)?;
+    let form = AccountForm::new(&state, &http, FORM);
+    form.finish(&state, register_form(&form, "", "", None, StatusCode::OK))
+}
+
+pub async fn post_register(
+    http: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    ensure_enabled(&state)?;
+    let submitted = form_body::read(&http, body).await?;
+    let form = AccountForm::new(&state, &http, FORM);
+    form.check(&submitted)?;
+    let (username, email) = (field(&submitted, "username"), field(&submitted, "email"));
+    let password = SecretString::from(field(&submitted, "password"));
+    let invalid = |message: String| {
+        Ok(register_form(
+            &form,
+            &username,
+            &email,
+            Some(&message),
+            StatusCode::BAD_REQUEST,
+        ))
+    };
+    let valid_username = match account::username(&username) {
+        Ok(valid) => valid,
+        Err(message) => return invalid(format!("Username: {message}.")),
+    };
+    let valid_email = match account::email(&email) {
+        Ok(valid) => valid,
+        Err(message) => return invalid(format!("Email address: {message}.")),
+    };
+    if let Err(message) = password::check_policy(&password) {
+        return invalid(format!("Password: {message}."));
+    }
+    let password_hash = password::hash_off_thread(password)
+        .await
+        .map_err(PageError::internal)?;
+    let account = NewAccount {
+        username: valid_username,
+        email: valid_email,
+        password_hash,
+    };
+    let context = context(&state, &http);
+    let outcome = run(&state.pool, move |conn| {
+        registration::register(conn, &context, account, time::now())
+    })
+    .await?;
+    match outcome {
+        Registered::UsernameTaken => invalid("That username is taken; choose another.".to_owned()),
+        Registered::Created | Registered::EmailTaken => {
+            nudge_outbox(&state);
+            Ok(notice(
+                StatusCode::OK,
+                "Check your inbox",
+                "We sent a link to confirm your email address. Follow it to finish creating your account.",
+                None,
+            ))
+        }
+    }
+}
+
+fn ensure_enabled(state: &AppState) -> Result<(), PageError> {
+    if state.settings.accounts.registration_enabled {
+        Ok(())
+    } else {
+        Err(PageError::not_found(
+            "Registration is closed",
+            "Accounts on this server are created by an administrator.",
+        ))
+    }
+}
+
+fn register_form(
+    form: &AccountForm,
+    username: &str,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let csrf = form.csrf_token();
+    render(
+        secure_html(status),
+        &RegisterPage {
+            csrf_token: &csrf,
+            username,
+            email,
+            error,
+        },
+    )
+}
