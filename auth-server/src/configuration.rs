@@ -33,6 +33,9 @@ pub struct Settings {
 pub struct AccountSettings {
     /// Whether anyone may create an account at `/register`.
     pub registration_enabled: bool,
+    /// Scopes a self-registered user may hold (space-separated; names missing from the catalogue
+    /// are skipped).
+    pub registration_scope: String,
     /// Whether a user must have confirmed their address before they can sign in.
     pub require_verified_email: bool,
     pub verification_link_ttl_secs: u64,

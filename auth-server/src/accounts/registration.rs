@@ -10,6 +10,7 @@ use crate::db::account_events::AccountEvent;
 use crate::db::account_links::Purpose;
 use crate::db::models::User;
 use crate::domain::opaque_token;
+use crate::domain::scope::ScopeSet;
 use crate::error::StoreError;
 
 /// What the form gave, validated, with the password already hashed.
@@ -59,6 +60,13 @@ pub fn register(
             Err(error) if db::is_unique_violation(&error) => return Ok(Registered::UsernameTaken),
             Err(error) => return Err(error.into()),
         }
+        let wanted = ScopeSet::parse(&context.settings.registration_scope).unwrap_or_default();
+        let known = db::scopes::find_all(conn, &wanted)?;
+        db::users::set_scopes(
+            conn,
+            &user.id,
+            &ScopeSet::from_names(known.into_iter().map(|scope| scope.name)),
+        )?;
         db::account_events::record(conn, AccountEvent::Registered, Some(&user.id), None, now)?;
         context.email_link(conn, &user, Purpose::VerifyEmail, now)?;
         tracing::info!(user.id = %user.id, "account registered");

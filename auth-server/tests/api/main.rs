@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod accounts;
 mod authorization_code;
 mod authorize;
 mod cli;
