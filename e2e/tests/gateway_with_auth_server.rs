@@ -79,6 +79,7 @@ async fn a_client_credentials_token_passes_the_gateway_with_its_identity_until_i
     let mut auth_settings = auth_server::configuration::Settings::defaults().unwrap();
     auth_settings.database.url = SecretString::from(database.url.clone());
     auth_settings.workers = 1;
+    auth_settings.outbox.relay_enabled = false; // No messages in this test.
     let auth_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let auth_address = format!("http://127.0.0.1:{}", auth_listener.local_addr().unwrap().port());
     auth_settings.issuer = auth_address.clone();

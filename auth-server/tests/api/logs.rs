@@ -6,6 +6,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use shared::messaging::topology::Topology;
+use shared::testing::amqp::{TopologyGuard, amqp_url, unique_namespace};
+
 use crate::helpers::*;
 
 #[tokio::test]
@@ -13,8 +16,13 @@ async fn no_secret_reaches_the_logs_and_sigterm_stops_the_server_cleanly() {
     let app = spawn_app().await;
     let client = app.standard_fixture();
     let introspector = app.introspector();
+    // The binary relays its outbox (the security alert, the reset email) to a namespace of ours.
+    let namespace = unique_namespace();
+    let _broker = TopologyGuard::new(Topology::new(&namespace));
     let mut child = Command::new(env!("CARGO_BIN_EXE_auth-server"))
         .env("DATABASE_URL", app.database_url())
+        .env("AMQP_URL", amqp_url())
+        .env("AUTH_AMQP__NAMESPACE", &namespace)
         .env("AUTH_LISTEN_ADDR", "127.0.0.1:0")
         .env("AUTH_LOG__FORMAT", "json")
         .env("RUST_LOG", "debug")
@@ -66,6 +74,15 @@ async fn no_secret_reaches_the_logs_and_sigterm_stops_the_server_cleanly() {
             "/oauth2/revoke",
             &[("token", &issued.access_token)],
             Some((&client.id, client.secret.as_deref().unwrap())),
+        )
+        .await;
+
+    let forgot = browser.get("/password/forgot").await.text().await.unwrap();
+    let csrf = hidden_field(&forgot, "csrf_token");
+    browser
+        .post(
+            "/password/forgot",
+            &[("csrf_token", &csrf), ("email", "alice@example.test")],
         )
         .await;
 

@@ -83,3 +83,125 @@ impl Drop for TopologyGuard {
         let _ = deleting.join();
     }
 }
+
+/// A RabbitMQ node of the test's own (same installation, its own port, data directory and node
+/// name), for tests that stop and start the broker with `rabbitmqctl stop_app` / `start_app`
+/// without disturbing the shared broker the other tests use. Stopped and deleted when dropped.
+pub struct PrivateBroker {
+    pub port: u16,
+    node: String,
+    directory: std::path::PathBuf,
+}
+
+impl PrivateBroker {
+    /// Starts a node and waits until it accepts AMQP connections (about ten seconds).
+    ///
+    /// # Panics
+    /// When RabbitMQ is not installed or the node does not start: the test needs it.
+    pub async fn start() -> PrivateBroker {
+        let port = free_port();
+        let distribution_port = free_port();
+        let node = format!("test_{}_{port}@localhost", std::process::id());
+        let directory = std::env::temp_dir().join(format!("rabbitmq-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&directory).expect("create the broker's directory");
+        std::fs::write(
+            directory.join("rabbitmq.conf"),
+            format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
+        )
+        .expect("write the broker's configuration");
+        // The server runs as the rabbitmq user, which must own its directory.
+        let _ = tokio::process::Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq"])
+            .arg(&directory)
+            .status()
+            .await;
+        let path = |name: &str| directory.join(name).to_string_lossy().into_owned();
+        let started = tokio::process::Command::new("rabbitmq-server")
+            .arg("-detached")
+            .env("RABBITMQ_NODENAME", &node)
+            .env("RABBITMQ_CONFIG_FILE", path("rabbitmq"))
+            .env("RABBITMQ_DIST_PORT", distribution_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", path("mnesia"))
+            .env("RABBITMQ_LOG_BASE", path("log"))
+            .env("RABBITMQ_PID_FILE", path("pid"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", path("plugins"))
+            .status()
+            .await
+            .expect("rabbitmq-server is installed");
+        assert!(started.success(), "rabbitmq-server -detached failed");
+        let broker = PrivateBroker {
+            port,
+            node,
+            directory,
+        };
+        broker.await_startup().await;
+        broker
+    }
+
+    /// `amqp://guest:guest@127.0.0.1:PORT/%2f`.
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// `rabbitmqctl stop_app`: the node stays up, the broker inside it stops.
+    pub async fn stop_app(&self) {
+        self.ctl(&["stop_app"]).await;
+    }
+
+    /// `rabbitmqctl start_app`, then waits until it accepts connections again.
+    pub async fn start_app(&self) {
+        self.ctl(&["start_app"]).await;
+        self.await_startup().await;
+    }
+
+    /// Polls (at most a minute) until the node runs the broker: `await_startup` fails at once while
+    /// the node itself is still starting.
+    async fn await_startup(&self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !self.try_ctl(&["await_startup", "--timeout", "60"]).await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the test broker did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn ctl(&self, arguments: &[&str]) {
+        assert!(self.try_ctl(arguments).await, "rabbitmqctl {arguments:?} failed");
+    }
+
+    async fn try_ctl(&self, arguments: &[&str]) -> bool {
+        tokio::process::Command::new("rabbitmqctl")
+            .arg("-n")
+            .arg(&self.node)
+            .args(arguments)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .expect("rabbitmqctl is installed")
+            .success()
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .arg("-n")
+            .arg(&self.node)
+            .arg("stop")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
