@@ -56,6 +56,18 @@ pub async fn spawn_email_service() -> TestEmail {
 }
 
 pub async fn spawn_email_service_with(adjust: impl FnOnce(&mut Settings)) -> TestEmail {
+    let mut test = prepare_with(adjust).await;
+    let application = Application::build(test.settings.clone())
+        .await
+        .expect("the application builds");
+    test.address = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    test
+}
+
+/// Everything but the service: the database, the sink, the namespace and a publisher (for tests
+/// that run the binary).
+pub async fn prepare_with(adjust: impl FnOnce(&mut Settings)) -> TestEmail {
     let database = TestDatabase::create();
     let sink = SmtpSink::start().await;
     let namespace = unique_namespace();
@@ -65,14 +77,9 @@ pub async fn spawn_email_service_with(adjust: impl FnOnce(&mut Settings)) -> Tes
         shared::telemetry::init("email-service-test", &settings.log);
     }
     let guard = TopologyGuard::new(topology(&namespace, &settings.consumer));
-    let application = Application::build(settings.clone())
-        .await
-        .expect("the application builds");
-    let address = format!("http://127.0.0.1:{}", application.port());
-    tokio::spawn(application.run_until_stopped());
     let publisher = test_publisher(&settings).await;
     TestEmail {
-        address,
+        address: String::new(),
         http: reqwest::Client::new(),
         queues: EmailQueues::new(publisher.supervisor().topology(), &settings.consumer),
         settings,

@@ -8,3 +8,4 @@ mod helpers;
 
 mod delivery;
 mod health;
+mod process;

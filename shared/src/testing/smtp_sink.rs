@@ -50,11 +50,22 @@ impl SinkMessage {
     }
 }
 
+/// A scripted answer to the end of DATA.
+#[derive(Debug, Clone)]
+enum Reply {
+    /// Refuse with this code and text.
+    Refuse(u16, String),
+    /// Keep the message (the server has it) but never answer: the client's crash window.
+    Stall,
+    /// Keep the message and answer 250 after a while.
+    Delay(Duration),
+}
+
 #[derive(Default)]
 struct State {
     messages: Vec<SinkMessage>,
-    /// Answers to the next ends of DATA, in order; `250` once empty.
-    script: VecDeque<(u16, String)>,
+    /// Answers to the next ends of DATA, in order; `250` at once when empty.
+    script: VecDeque<Reply>,
     /// Ends of DATA answered so far (accepted or not).
     attempts: usize,
 }
@@ -106,8 +117,24 @@ impl SmtpSink {
     pub fn fail_next(&self, times: usize, code: u16, text: &str) {
         let mut state = self.lock();
         for _ in 0..times {
-            state.script.push_back((code, text.to_owned()));
+            state.script.push_back(Reply::Refuse(code, text.to_owned()));
         }
+    }
+
+    /// The next end of DATA is kept but never answered, as when a server stores a message and the
+    /// client dies before it reads the reply.
+    pub fn stall_next(&self) {
+        self.lock().script.push_back(Reply::Stall);
+    }
+
+    /// Forgets the answers still scripted: from now on every message gets 250.
+    pub fn clear_script(&self) {
+        self.lock().script.clear();
+    }
+
+    /// The next end of DATA is kept and answered 250 after `delay`.
+    pub fn delay_next(&self, delay: Duration) {
+        self.lock().script.push_back(Reply::Delay(delay));
     }
 
     pub fn messages(&self) -> Vec<SinkMessage> {
@@ -189,24 +216,37 @@ async fn session(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, arrive
                         .unwrap_or(&line),
                 );
             }
-            let answer = {
+            let reply = {
                 let mut state = state.lock().unwrap_or_else(|poison| poison.into_inner());
                 state.attempts += 1;
-                match state.script.pop_front() {
-                    Some((code, text)) => format!("{code} {text}\r\n"),
-                    None => {
-                        let decoded = decode_quoted_printable(&raw);
-                        state.messages.push(SinkMessage {
-                            recipients: std::mem::take(&mut recipients),
-                            raw,
-                            decoded,
-                        });
-                        "250 OK queued\r\n".to_owned()
-                    }
+                let reply = state.script.pop_front();
+                if !matches!(reply, Some(Reply::Refuse(..))) {
+                    let decoded = decode_quoted_printable(&raw);
+                    state.messages.push(SinkMessage {
+                        recipients: std::mem::take(&mut recipients),
+                        raw,
+                        decoded,
+                    });
                 }
+                reply
             };
             arrived.notify_waiters();
-            answer
+            match reply {
+                Some(Reply::Refuse(code, text)) => format!("{code} {text}\r\n"),
+                Some(Reply::Stall) => {
+                    // Hold the connection until the client goes away.
+                    let mut rest = String::new();
+                    while matches!(reader.read_line(&mut rest).await, Ok(n) if n > 0) {
+                        rest.clear();
+                    }
+                    return;
+                }
+                Some(Reply::Delay(delay)) => {
+                    tokio::time::sleep(delay).await;
+                    "250 OK queued\r\n".to_owned()
+                }
+                None => "250 OK queued\r\n".to_owned(),
+            }
         } else if command == "QUIT" {
             let _ = writer.write_all(b"221 bye\r\n").await;
             return;
