@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
@@ -28,10 +29,12 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    pub fn new(settings: &SmtpSettings) -> anyhow::Result<Mailer> {
+    /// A transport keeping up to `connections` SMTP connections open (one per consumer).
+    pub fn new(settings: &SmtpSettings, connections: usize) -> anyhow::Result<Mailer> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(settings.url.expose_secret())
             .map_err(|error| anyhow::anyhow!("smtp.url is not a valid SMTP URL: {error}"))?
             .timeout(Some(Duration::from_millis(settings.timeout_ms)))
+            .pool_config(PoolConfig::new().max_size(connections.max(1) as u32))
             .build();
         let from = settings
             .from

@@ -37,7 +37,7 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
         let templates = Templates::load(&settings.templates_dir)?;
-        let mailer = Mailer::new(&settings.smtp)?;
+        let mailer = Mailer::new(&settings.smtp, settings.consumer.concurrency)?;
         let pool = build_pool(&settings.database);
         if settings.database.migrate_on_start {
             migrate(&pool).await?;
