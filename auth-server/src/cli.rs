@@ -92,6 +92,18 @@ pub struct CreateClientArgs {
     /// A first-party client: users are not asked for consent.
     #[arg(long)]
     pub skip_consent: bool,
+    /// How id_tokens for this client are signed: RS256 (default), ES256 or EdDSA.
+    #[arg(long = "id-token-alg", value_name = "ALG")]
+    pub id_token_alg: Option<String>,
+    /// Allow the OpenID Connect hybrid flow (response_type=code id_token).
+    #[arg(long)]
+    pub allow_hybrid: bool,
+    /// Allow the legacy resource owner password grant (confidential clients only; avoid it).
+    #[arg(long)]
+    pub allow_password_grant: bool,
+    /// Where RP-initiated logout may return, matched exactly; repeat for several.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
     #[command(flatten)]
     pub output: JsonFlag,
 }
@@ -247,6 +259,10 @@ fn clients(conn: &mut DbConn, command: ClientsCommand) -> Result<(), CliError> {
                 scope: args.scope,
                 introspect: args.introspect,
                 skip_consent: args.skip_consent,
+                id_token_signed_response_alg: args.id_token_alg,
+                allow_hybrid: args.allow_hybrid,
+                allow_password_grant: args.allow_password_grant,
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
             };
             let created = admin::clients::create(conn, &spec)?;
             print_credentials(&created, args.output.json)
@@ -272,6 +288,13 @@ fn clients(conn: &mut DbConn, command: ClientsCommand) -> Result<(), CliError> {
                     format!("scope:         {}", c.scope),
                     format!("introspect:    {}", c.introspect),
                     format!("skip_consent:  {}", c.skip_consent),
+                    format!("id_token_alg:  {}", c.id_token_signed_response_alg),
+                    format!("allow_hybrid:  {}", c.allow_hybrid),
+                    format!("password_grant: {}", c.allow_password_grant),
+                    format!(
+                        "post_logout_redirect_uris: {}",
+                        c.post_logout_redirect_uris.join(" ")
+                    ),
                 ]
             })
         }

@@ -9,6 +9,8 @@ use shared::health::{Readiness, database_check};
 use shared::server::HttpService;
 
 use crate::configuration::Settings;
+use crate::oidc;
+use crate::oidc::keys::KeyEncryptionKey;
 use crate::state::AppState;
 use crate::{db, pages, routes};
 
@@ -28,13 +30,18 @@ impl Application {
         settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
+        // Refuse to serve without the key that seals the signing keys, before touching anything.
+        let key_encryption = std::sync::Arc::new(KeyEncryptionKey::from_setting(
+            settings.keys.encryption_key.as_ref(),
+        )?);
         let pool = build_pool(&settings.database);
         if settings.database.migrate_on_start {
             migrate(&pool).await?;
         }
+        oidc::startup(&pool, &key_encryption, &settings).await?;
         let readiness = Readiness::new(vec![("database", database_check(pool.clone()))]);
         let (workers, shutdown) = (settings.workers, settings.shutdown.clone());
-        let state = web::Data::new(AppState::new(pool, settings));
+        let state = web::Data::new(AppState::new(pool, settings, key_encryption));
         let routes = move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(state.clone());
             pages::configure(cfg);

@@ -5,6 +5,7 @@ use shared::db::DbPool;
 use crate::browser::BrowserCookies;
 use crate::client_cache::ClientCache;
 use crate::configuration::Settings;
+use crate::oidc::keys::KeyEncryptionKey;
 use crate::throttle::{FailureThrottle, Throttles};
 use crate::token_writer::TokenWriter;
 
@@ -22,11 +23,13 @@ pub struct AppState {
     pub cookies: BrowserCookies,
     /// Stores client_credentials tokens in batches (group commit).
     pub token_writer: TokenWriter,
+    /// Unseals the id_token signing keys.
+    pub key_encryption: std::sync::Arc<KeyEncryptionKey>,
 }
 
 impl AppState {
     /// Builds the state; must run inside the tokio runtime (it starts the token writers).
-    pub fn new(pool: DbPool, settings: Settings) -> Self {
+    pub fn new(pool: DbPool, settings: Settings, key_encryption: std::sync::Arc<KeyEncryptionKey>) -> Self {
         let limits = &settings.throttle;
         AppState {
             clients: ClientCache::new(pool.clone(), settings.oauth.client_cache_ttl_ms),
@@ -39,6 +42,7 @@ impl AppState {
             token_writer: TokenWriter::start(pool.clone(), TOKEN_WRITERS, TOKEN_BATCH_ROWS),
             pool,
             settings,
+            key_encryption,
         }
     }
 }

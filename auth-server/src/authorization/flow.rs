@@ -114,15 +114,7 @@ pub async fn issue_code(
 ) -> Result<String, PageError> {
     let generated = opaque_token::generate(TokenKind::AuthorizationCode);
     let now = time::now();
-    let code = new_code(
-        &pending.request,
-        generated.hash,
-        &session.user.id,
-        session.auth_time,
-        granted,
-        now,
-        state,
-    );
+    let code = new_code(&pending.request, generated.hash, session, granted, now, state);
     let request_id = pending.request.id.clone();
     let granted = granted.clone();
     let answered = run(&state.pool, move |conn| {
@@ -153,8 +145,7 @@ pub async fn issue_code(
 fn new_code(
     request: &AuthorizationRequest,
     code_hash: String,
-    user_id: &str,
-    auth_time: NaiveDateTime,
+    session: &ActiveSession,
     granted: &ScopeSet,
     now: NaiveDateTime,
     state: &AppState,
@@ -162,18 +153,19 @@ fn new_code(
     AuthorizationCode {
         code_hash,
         client_id: request.client_id.clone(),
-        user_id: user_id.to_owned(),
+        user_id: session.user.id.clone(),
         redirect_uri: request.redirect_uri.clone(),
         redirect_uri_explicit: request.redirect_uri_explicit,
         scope: granted.to_string(),
         code_challenge: request.code_challenge.clone(),
         code_challenge_method: request.code_challenge_method.clone(),
         nonce: request.nonce.clone(),
-        auth_time,
+        auth_time: session.auth_time,
         created_at: now,
         expires_at: time::after_secs(now, state.settings.tokens.authorization_code_ttl_secs),
         used_at: None,
         grant_id: None,
+        session_hash: Some(session.id_hash.clone()),
     }
 }
 

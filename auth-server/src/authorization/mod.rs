@@ -2,5 +2,6 @@
 //! session, and moving a pending request through login and consent to a code.
 
 pub mod flow;
+pub mod oidc_request;
 pub mod request;
 pub mod session;

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::oidc_request::OidcParams;
 use crate::domain::client::{Client, ResolvedRedirect};
 use crate::domain::grant_type::GrantType;
 use crate::domain::pkce::CodeChallenge;
@@ -23,6 +24,7 @@ pub struct ValidRequest {
     pub scope: ScopeSet,
     pub code_challenge: Option<CodeChallenge>,
     pub nonce: Option<String>,
+    pub oidc: OidcParams,
 }
 
 /// An invalid request, and where its error goes.
@@ -136,6 +138,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
         scope,
         code_challenge,
         nonce,
+        oidc: OidcParams::default(),
     })
 }
 

@@ -82,6 +82,7 @@ pub fn rotate(
             expires_in: lifetimes.access_token_ttl_secs,
             refresh_token: Some(refresh_token),
             scope: scope.to_string(),
+            id_token: None,
         }))
     })?;
     outcome

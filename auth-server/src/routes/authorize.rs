@@ -93,6 +93,11 @@ async fn remember(
         nonce: valid.nonce,
         created_at: now,
         expires_at: time::after_secs(now, state.settings.tokens.authorization_request_ttl_secs),
+        response_type: valid.oidc.response_type.unwrap_or_else(|| "code".to_owned()),
+        response_mode: valid.oidc.response_mode,
+        prompt: valid.oidc.prompt,
+        max_age: valid.oidc.max_age,
+        login_hint: valid.oidc.login_hint,
     };
     let stored = request.clone();
     run(&state.pool, move |conn| {

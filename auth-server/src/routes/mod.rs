@@ -3,10 +3,12 @@
 mod authorize;
 mod consent;
 mod introspect;
+mod jwks;
 mod login;
 mod metadata;
 mod revoke;
 mod token;
+mod userinfo;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -42,6 +44,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/.well-known/oauth-authorization-server",
         web::get().to(metadata::get_metadata),
+    )
+    .route(
+        "/.well-known/openid-configuration",
+        web::get().to(metadata::get_metadata),
+    )
+    .route("/oauth2/jwks", web::get().to(jwks::get_jwks))
+    .service(
+        web::resource("/oauth2/userinfo")
+            .route(web::get().to(userinfo::get_userinfo))
+            .route(web::post().to(userinfo::post_userinfo)),
     );
 }
 

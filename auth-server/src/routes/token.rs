@@ -52,8 +52,9 @@ pub async fn post_token(
                 redirect_uri: optional(&params, "redirect_uri")?,
                 code_verifier: optional(&params, "code_verifier")?,
             };
+            let id_tokens = crate::oidc::IdTokenIssuer::new(&state);
             run(&state.pool, move |conn| {
-                authorization_code::exchange(conn, &client, &exchange, &lifetimes)
+                authorization_code::exchange(conn, &client, &exchange, &lifetimes, &id_tokens)
             })
             .await?
         }

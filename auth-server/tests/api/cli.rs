@@ -290,10 +290,13 @@ async fn migrate_applies_the_schema_to_an_empty_database_once() {
     let first = auth_server(&database.url, &["migrate"], None);
     let second = auth_server(&database.url, &["migrate"], None);
 
-    assert!(
-        String::from_utf8_lossy(&first.stdout).contains("1 migration(s) applied"),
-        "{first:?}"
-    );
+    // Every migration of the crate (their number grows; none may be left for the second run).
+    let applied: usize = String::from_utf8_lossy(&first.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("a count of applied migrations: {first:?}"));
+    assert!(applied >= 1, "{first:?}");
     assert!(
         String::from_utf8_lossy(&second.stdout).contains("0 migration(s) applied"),
         "{second:?}"

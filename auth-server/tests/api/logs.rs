@@ -17,6 +17,7 @@ async fn no_secret_reaches_the_logs_and_sigterm_stops_the_server_cleanly() {
         .env("DATABASE_URL", app.database_url())
         .env("AUTH_LISTEN_ADDR", "127.0.0.1:0")
         .env("AUTH_LOG__FORMAT", "json")
+        .env("AUTH_KEYS__ENCRYPTION_KEY", TEST_KEY_ENCRYPTION_KEY)
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -97,6 +98,7 @@ async fn no_secret_reaches_the_logs_and_sigterm_stops_the_server_cleanly() {
         &refresh_token,
         client.secret.as_deref().unwrap(),
         "ocs_wrong-secret-value",
+        TEST_KEY_ENCRYPTION_KEY,
     ] {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
     }

@@ -122,6 +122,8 @@ async fn the_metadata_lists_the_scope_catalogue() {
 
     assert_eq!(
         strings(&metadata["scopes_supported"]),
-        BTreeSet::from(["admin", "read", "write"])
+        BTreeSet::from([
+            "address", "admin", "email", "openid", "phone", "profile", "read", "write"
+        ])
     );
 }

@@ -1,0 +1,86 @@
+//! OpenID Connect on top of the OAuth server: signing keys, id_tokens, claims and discovery.
+
+pub mod claims;
+pub mod discovery;
+pub mod id_token;
+pub mod keys;
+pub mod rotation;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use shared::db::DbPool;
+
+use crate::configuration::Settings;
+use crate::error::OAuthError;
+use keys::KeyEncryptionKey;
+
+/// What the token endpoint needs to sign id_tokens.
+pub struct IdTokenIssuer {
+    pub issuer: String,
+    pub ttl_secs: u64,
+    pub key_encryption: Arc<KeyEncryptionKey>,
+}
+
+impl IdTokenIssuer {
+    pub fn new(state: &crate::state::AppState) -> Self {
+        IdTokenIssuer {
+            issuer: state.settings.issuer.clone(),
+            ttl_secs: state.settings.oidc.id_token_ttl_secs,
+            key_encryption: state.key_encryption.clone(),
+        }
+    }
+
+    /// The id_token of a code exchange (OIDC Core §3.1.3.3).
+    pub fn sign(
+        &self,
+        conn: &mut shared::db::DbConn,
+        client: &crate::domain::client::Client,
+        code: &crate::db::models::AuthorizationCode,
+        access_token: &str,
+    ) -> Result<String, OAuthError> {
+        let facts = id_token::IdTokenFacts {
+            issuer: &self.issuer,
+            client,
+            user_id: &code.user_id,
+            auth_time: code.auth_time,
+            nonce: code.nonce.as_deref(),
+            session_hash: code.session_hash.as_deref(),
+            access_token: Some(access_token),
+            code: None,
+            ttl_secs: self.ttl_secs,
+        };
+        id_token::sign(conn, &self.key_encryption, &facts).map_err(oauth_failure)
+    }
+}
+
+/// At start: makes sure every algorithm has an active key (so the JWKS lists them before the first
+/// token is signed) and starts the scheduled rotation.
+pub async fn startup(pool: &DbPool, kek: &Arc<KeyEncryptionKey>, settings: &Settings) -> anyhow::Result<()> {
+    let for_keys = kek.clone();
+    let created = shared::db::run(pool, move |conn| keys::ensure_active(conn, &for_keys))
+        .await
+        .context("cannot prepare the id_token signing keys")?;
+    if created > 0 {
+        tracing::info!(
+            keys.created = created,
+            "created {created} id_token signing key(s)"
+        );
+    }
+    rotation::spawn(pool.clone(), kek.clone(), settings);
+    Ok(())
+}
+
+/// A failure of key or token work, answered in the protocol's format: 503 when the database could
+/// not be reached, 500 otherwise (the cause goes to the log, never to the client).
+pub fn oauth_failure(error: anyhow::Error) -> OAuthError {
+    let unreachable = error.downcast_ref::<shared::db::DbError>().is_some()
+        || error
+            .downcast_ref::<diesel::result::Error>()
+            .is_some_and(shared::db::is_connection_failure);
+    if unreachable {
+        OAuthError::unavailable(error)
+    } else {
+        OAuthError::server_error(error)
+    }
+}
