@@ -45,6 +45,18 @@ pub enum Command {
     /// Manage the scope catalogue.
     #[command(subcommand)]
     Scopes(ScopesCommand),
+    /// Manage the id_token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys: active, retired (still published) and expired.
+    List(JsonFlag),
+    /// Replace the active key of every algorithm now; the old ones stay published until the
+    /// tokens they signed have expired. Needs AUTH_KEYS__ENCRYPTION_KEY.
+    Rotate(JsonFlag),
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,6 +253,7 @@ fn run_admin(settings: &Settings, command: Command) -> Result<(), CliError> {
         Command::Clients(command) => clients(&mut conn, command),
         Command::Users(command) => users(&mut conn, command),
         Command::Scopes(command) => scopes(&mut conn, command),
+        Command::Keys(command) => keys(&mut conn, settings, command),
     }
 }
 
@@ -401,6 +414,28 @@ fn scopes(conn: &mut DbConn, command: ScopesCommand) -> Result<(), CliError> {
             admin::scopes::delete(conn, &name)?;
             println!("scope {name} deleted");
             Ok(())
+        }
+    }
+}
+
+fn keys(conn: &mut DbConn, settings: &Settings, command: KeysCommand) -> Result<(), CliError> {
+    match command {
+        KeysCommand::List(output) => {
+            let keys = admin::keys::list(conn)?;
+            print(&keys, output.json, |keys| {
+                keys.iter()
+                    .map(|key| format!("{}\t{}\t{}\t{}", key.kid, key.alg, key.status, key.created_at))
+                    .collect()
+            })
+        }
+        KeysCommand::Rotate(output) => {
+            let rotated = admin::keys::rotate(conn, settings)?;
+            print(&serde_json::json!({ "rotated": rotated }), output.json, |_| {
+                rotated
+                    .iter()
+                    .map(|kid| format!("new signing key {kid}"))
+                    .collect()
+            })
         }
     }
 }

@@ -2,6 +2,7 @@
 //! behind tests, which register clients exactly as an operator does).
 
 pub mod clients;
+pub mod keys;
 pub mod scopes;
 pub mod users;
 

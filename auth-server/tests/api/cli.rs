@@ -302,3 +302,36 @@ async fn migrate_applies_the_schema_to_an_empty_database_once() {
         "{second:?}"
     );
 }
+
+#[tokio::test]
+async fn keys_rotate_replaces_every_signing_key_and_keys_list_shows_the_retired_ones() {
+    let app = spawn_app().await;
+    let with_key = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_auth-server"))
+            .args(args)
+            .env("DATABASE_URL", app.database_url())
+            .env("AUTH_KEYS__ENCRYPTION_KEY", TEST_KEY_ENCRYPTION_KEY)
+            .env("AUTH_ADMIN_ACTOR", "test-operator")
+            .output()
+            .unwrap();
+        stdout_json(&output)
+    };
+
+    let rotated = with_key(&["keys", "rotate", "--json"]);
+    let listed = with_key(&["keys", "list", "--json"]);
+
+    assert_eq!(rotated["rotated"].as_array().unwrap().len(), 3);
+    let statuses: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.iter().filter(|status| **status == "active").count(), 3);
+    assert_eq!(statuses.iter().filter(|status| **status == "retired").count(), 3);
+    let text = serde_json::to_string(&listed).unwrap();
+    assert!(!text.contains("private"), "no private part is listed: {text}");
+    let without_key = auth_server(app.database_url(), &["keys", "rotate"], None);
+    assert_eq!(without_key.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&without_key.stderr).contains("AUTH_KEYS__ENCRYPTION_KEY"));
+}
