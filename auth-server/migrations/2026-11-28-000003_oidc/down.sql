@@ -2,6 +2,7 @@
 DROP INDEX grants_session_hash_idx;
 ALTER TABLE grants DROP COLUMN session_hash;
 ALTER TABLE authorization_codes DROP COLUMN session_hash;
+ALTER TABLE authorization_requests DROP COLUMN expected_subject;
 ALTER TABLE authorization_requests DROP COLUMN login_hint;
 ALTER TABLE authorization_requests DROP COLUMN max_age;
 ALTER TABLE authorization_requests DROP COLUMN prompt;

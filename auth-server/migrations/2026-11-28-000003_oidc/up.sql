@@ -41,6 +41,8 @@ ALTER TABLE authorization_requests ADD COLUMN response_mode TEXT;
 ALTER TABLE authorization_requests ADD COLUMN prompt TEXT;
 ALTER TABLE authorization_requests ADD COLUMN max_age BIGINT;
 ALTER TABLE authorization_requests ADD COLUMN login_hint TEXT;
+-- The `sub` of a verified id_token_hint: only that user may answer the request.
+ALTER TABLE authorization_requests ADD COLUMN expected_subject TEXT;
 
 -- The login session a code was issued in (the hash of its id), carried into the grant so that
 -- logging out can revoke that session's tokens, and into the id_token as `sid`.

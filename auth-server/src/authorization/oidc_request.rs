@@ -2,6 +2,8 @@
 //! `response_type=code id_token`, `response_mode`, `prompt`, `max_age`, `login_hint`,
 //! `id_token_hint`.
 
+use crate::params::Params;
+
 /// The OIDC parameters of a validated request, as stored with it.
 #[derive(Debug, Clone, Default)]
 pub struct OidcParams {
@@ -9,8 +11,116 @@ pub struct OidcParams {
     pub response_type: Option<String>,
     /// `query`, `fragment` or `form_post`; `None`: the response type's default.
     pub response_mode: Option<String>,
-    /// Space-separated subset of `none login consent`.
+    /// The normalised `prompt`: a space-separated subset of `none login consent`.
     pub prompt: Option<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The `sub` of a verified `id_token_hint`.
+    pub expected_subject: Option<String>,
+}
+
+/// A parameter that makes the request invalid: the error code and its description.
+pub type Refusal = (&'static str, String);
+
+/// What `prompt` asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+impl Prompt {
+    /// Parses a stored or sent `prompt`. `select_account` asks to choose the account, which here
+    /// means signing in again.
+    pub fn parse(value: Option<&str>) -> Result<Prompt, Refusal> {
+        let mut prompt = Prompt::default();
+        for item in value
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|item| !item.is_empty())
+        {
+            match item {
+                "none" => prompt.none = true,
+                "login" | "select_account" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                other => {
+                    return Err(("invalid_request", format!("unsupported prompt value {other}")));
+                }
+            }
+        }
+        // OIDC Core §3.1.2.1: none with any other value is an error.
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err((
+                "invalid_request",
+                "prompt=none cannot be combined with other values".to_owned(),
+            ));
+        }
+        Ok(prompt)
+    }
+
+    fn normalised(self) -> Option<String> {
+        let values: Vec<&str> = [
+            (self.none, "none"),
+            (self.login, "login"),
+            (self.consent, "consent"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        (!values.is_empty()).then(|| values.join(" "))
+    }
+}
+
+/// Reads `prompt`, `max_age` and `login_hint` (the hint checks and response types are done by the
+/// caller, which has the database and the client).
+pub fn parse(params: &Params) -> Result<OidcParams, Refusal> {
+    let single = |name: &str| {
+        params
+            .get(name)
+            .map(|value| value.map(str::to_owned))
+            .map_err(|error| ("invalid_request", error.to_string()))
+    };
+    let prompt = Prompt::parse(single("prompt")?.as_deref())?;
+    let max_age = match single("max_age")? {
+        None => None,
+        Some(value) => Some(value.parse::<u32>().map(i64::from).map_err(|_| {
+            (
+                "invalid_request",
+                "max_age must be a number of seconds".to_owned(),
+            )
+        })?),
+    };
+    let login_hint = single("login_hint")?.filter(|hint| hint.chars().count() <= 256);
+    Ok(OidcParams {
+        response_type: None,
+        response_mode: None,
+        prompt: prompt.normalised(),
+        max_age,
+        login_hint,
+        expected_subject: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_none_stands_alone() {
+        assert!(Prompt::parse(Some("none login")).is_err());
+        assert!(Prompt::parse(Some("none consent")).is_err());
+        assert!(Prompt::parse(Some("bogus")).is_err());
+        let prompt = Prompt::parse(Some("login consent")).unwrap();
+        assert!(prompt.login && prompt.consent && !prompt.none);
+        assert_eq!(prompt.normalised().as_deref(), Some("login consent"));
+        assert_eq!(Prompt::parse(None).unwrap(), Prompt::default());
+    }
+
+    #[test]
+    fn max_age_must_be_a_non_negative_number() {
+        assert!(parse(&Params::parse(b"max_age=-1")).is_err());
+        assert!(parse(&Params::parse(b"max_age=abc")).is_err());
+        assert_eq!(parse(&Params::parse(b"max_age=0")).unwrap().max_age, Some(0));
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::oidc_request::OidcParams;
+use super::oidc_request::{self, OidcParams};
 use crate::domain::client::{Client, ResolvedRedirect};
 use crate::domain::grant_type::GrantType;
 use crate::domain::pkce::CodeChallenge;
@@ -129,6 +129,14 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
             fail(code, error.description.to_string())
         })?;
     let nonce = single("nonce")?.map(str::to_owned);
+    let mut oidc = oidc_request::parse(params).map_err(|(error, description)| fail(error, description))?;
+    if let Some(hint) = single("id_token_hint")? {
+        oidc.expected_subject = Some(
+            hinted_subject(state, &client, hint)
+                .await
+                .map_err(|(error, description)| fail(error, description))?,
+        );
+    }
 
     let state = client_state.map(str::to_owned);
     Ok(ValidRequest {
@@ -138,8 +146,39 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
         scope,
         code_challenge,
         nonce,
-        oidc: OidcParams::default(),
+        oidc,
     })
+}
+
+/// The `sub` of an `id_token_hint`: an id_token we issued to this client (expired ones too, OIDC
+/// Core §3.1.2.1: the hint says who, not that they are still signed in).
+async fn hinted_subject(
+    state: &AppState,
+    client: &Client,
+    hint: &str,
+) -> Result<String, oidc_request::Refusal> {
+    let (issuer, hint) = (state.settings.issuer.clone(), hint.to_owned());
+    let verified = shared::db::run(&state.pool, move |conn| match crate::oidc::id_token::verify_hint(
+        conn, &issuer, &hint,
+    ) {
+        Ok(claims) => Ok(Some(claims)),
+        Err(crate::oidc::id_token::HintError::Invalid) => Ok(None),
+        Err(crate::oidc::id_token::HintError::Store(error)) => Err(crate::error::StoreError::from(error)),
+    })
+    .await
+    .map_err(|_| {
+        (
+            "temporarily_unavailable",
+            "the id_token_hint could not be checked".to_owned(),
+        )
+    })?;
+    match verified {
+        Some(claims) if claims.aud == client.id => Ok(claims.sub),
+        _ => Err((
+            "invalid_request",
+            "id_token_hint is not an id_token this server issued to this client".to_owned(),
+        )),
+    }
 }
 
 /// Builds the error redirects of one request.

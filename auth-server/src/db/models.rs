@@ -81,6 +81,7 @@ pub struct AuthorizationRequest {
     pub prompt: Option<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    pub expected_subject: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

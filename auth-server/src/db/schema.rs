@@ -53,6 +53,7 @@ diesel::table! {
         prompt -> Nullable<Text>,
         max_age -> Nullable<BigInt>,
         login_hint -> Nullable<Text>,
+        expected_subject -> Nullable<Text>,
     }
 }
 

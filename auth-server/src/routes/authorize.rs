@@ -98,6 +98,7 @@ async fn remember(
         prompt: valid.oidc.prompt,
         max_age: valid.oidc.max_age,
         login_hint: valid.oidc.login_hint,
+        expected_subject: valid.oidc.expected_subject,
     };
     let stored = request.clone();
     run(&state.pool, move |conn| {
