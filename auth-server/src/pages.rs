@@ -46,6 +46,19 @@ pub struct FormPostPage<'a> {
     pub fields: Vec<FormPostField<'a>>,
 }
 
+/// Asks the user to confirm an RP-initiated logout that did not prove where it came from.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub username: Option<&'a str>,
+    pub csrf_token: &'a str,
+}
+
+/// Shown after a logout with nowhere to return to.
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+pub struct LoggedOutPage;
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {

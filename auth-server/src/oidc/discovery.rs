@@ -11,6 +11,7 @@ pub fn extend(metadata: &mut Value, settings: &Settings) {
     let members = json!({
         "jwks_uri": settings.endpoint("/oauth2/jwks"),
         "userinfo_endpoint": settings.endpoint("/oauth2/userinfo"),
+        "end_session_endpoint": settings.endpoint("/oauth2/logout"),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported":
             SigningAlgorithm::ALL.iter().map(|alg| alg.as_str()).collect::<Vec<_>>(),

@@ -4,6 +4,7 @@ pub mod claims;
 pub mod discovery;
 pub mod id_token;
 pub mod keys;
+pub mod logout;
 pub mod rotation;
 
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 
 mod authorize;
 mod consent;
+mod end_session;
 mod introspect;
 mod jwks;
 mod login;
@@ -50,6 +51,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(metadata::get_metadata),
     )
     .route("/oauth2/jwks", web::get().to(jwks::get_jwks))
+    .service(
+        web::resource("/oauth2/logout")
+            .route(web::get().to(end_session::get_end_session))
+            .route(web::post().to(end_session::post_end_session))
+            .default_service(web::to(page_method_not_allowed)),
+    )
+    .service(
+        web::resource("/logout")
+            .route(web::post().to(end_session::post_logout_confirmation))
+            .default_service(web::to(page_method_not_allowed)),
+    )
     .service(
         web::resource("/oauth2/userinfo")
             .route(web::get().to(userinfo::get_userinfo))

@@ -3,6 +3,7 @@
 
 mod discovery_and_keys;
 mod key_rotation;
+mod logout;
 mod prompt;
 mod relying_party;
 mod userinfo;
