@@ -125,6 +125,12 @@ fn validate_grant_types(spec: &ClientSpec) -> Result<Vec<GrantType>, AdminError>
             grant_types.push(grant_type);
         }
     }
+    if grant_types.contains(&GrantType::Password) {
+        return Err(AdminError::invalid(
+            "--grant-type",
+            "the legacy password grant is enabled with --allow-password-grant, not as a grant type",
+        ));
+    }
     if spec.public && grant_types.contains(&GrantType::ClientCredentials) {
         return Err(AdminError::invalid(
             "--grant-type",

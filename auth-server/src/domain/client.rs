@@ -42,7 +42,10 @@ pub struct ResolvedRedirect {
 
 impl Client {
     pub fn allows_grant(&self, grant_type: GrantType) -> bool {
-        self.grant_types.contains(&grant_type)
+        match grant_type {
+            GrantType::Password => self.allow_password_grant && !self.is_public,
+            _ => self.grant_types.contains(&grant_type),
+        }
     }
 
     /// Verifies a presented secret in constant time. Public clients have none to verify.

@@ -335,3 +335,62 @@ async fn keys_rotate_replaces_every_signing_key_and_keys_list_shows_the_retired_
     assert_eq!(without_key.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&without_key.stderr).contains("AUTH_KEYS__ENCRYPTION_KEY"));
 }
+
+#[tokio::test]
+async fn the_oidc_client_settings_are_set_by_flags_and_shown_back() {
+    let app = spawn_app().await;
+
+    let created = stdout_json(&auth_server(
+        app.database_url(),
+        &[
+            "clients",
+            "create",
+            "--name",
+            "RP",
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            "https://rp.test/cb",
+            "--scope",
+            "openid",
+            "--id-token-alg",
+            "EdDSA",
+            "--allow-hybrid",
+            "--allow-password-grant",
+            "--post-logout-redirect-uri",
+            "https://rp.test/bye",
+            "--json",
+        ],
+        None,
+    ));
+    let client_id = created["client_id"].as_str().unwrap();
+    let shown = stdout_json(&auth_server(
+        app.database_url(),
+        &["clients", "show", client_id, "--json"],
+        None,
+    ));
+    let bad_alg = auth_server(
+        app.database_url(),
+        &[
+            "clients",
+            "create",
+            "--name",
+            "RP",
+            "--grant-type",
+            "client_credentials",
+            "--id-token-alg",
+            "HS256",
+        ],
+        None,
+    );
+
+    assert_eq!(shown["id_token_signed_response_alg"], "EdDSA");
+    assert_eq!(shown["allow_hybrid"], true);
+    assert_eq!(shown["allow_password_grant"], true);
+    assert_eq!(
+        shown["post_logout_redirect_uris"],
+        serde_json::json!(["https://rp.test/bye"])
+    );
+    assert_eq!(bad_alg.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_alg.stderr).contains("--id-token-alg"));
+}

@@ -4,6 +4,7 @@
 mod discovery_and_keys;
 mod key_rotation;
 mod logout;
+mod password_grant;
 mod prompt;
 mod relying_party;
 mod userinfo;
