@@ -19,6 +19,14 @@ pub enum ResponseMode {
 }
 
 impl ResponseMode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Query => "query",
+            ResponseMode::Fragment => "fragment",
+            ResponseMode::FormPost => "form_post",
+        }
+    }
+
     /// The mode of a stored request: the one it asked for, else the default of its response type.
     pub fn of(request: &AuthorizationRequest) -> ResponseMode {
         match request.response_mode.as_deref() {

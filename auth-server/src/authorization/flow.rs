@@ -167,6 +167,16 @@ pub async fn issue_code(
     granted: &ScopeSet,
     remember_consent: bool,
 ) -> Result<ClientAnswer, PageError> {
+    let hybrid = pending.request.response_type != "code";
+    if hybrid && !granted.contains("openid") {
+        return answer_error(
+            state,
+            pending,
+            "invalid_scope",
+            "the user may not grant the openid scope",
+        )
+        .await;
+    }
     let generated = opaque_token::generate(TokenKind::AuthorizationCode);
     let now = time::now();
     let code = new_code(&pending.request, generated.hash, session, granted, now, state);
@@ -191,11 +201,61 @@ pub async fn issue_code(
             "This request was already answered.",
         ));
     }
+    let mut params = vec![("code", generated.value.clone())];
+    if hybrid {
+        params.push((
+            "id_token",
+            front_channel_id_token(state, pending, session, generated.value).await?,
+        ));
+    }
     Ok(ClientAnswer::success(
         &pending.request,
         &state.settings.issuer,
-        vec![("code", generated.value)],
+        params,
     ))
+}
+
+/// The id_token of a hybrid answer (OIDC Core §3.3.2.11): bound to the code by `c_hash`, to the
+/// request by `nonce`; no access token travels with it, so no `at_hash`.
+async fn front_channel_id_token(
+    state: &AppState,
+    pending: &Pending,
+    session: &ActiveSession,
+    code: String,
+) -> Result<String, PageError> {
+    let client = pending.client.clone();
+    let kek = state.key_encryption.clone();
+    let (issuer, ttl_secs) = (
+        state.settings.issuer.clone(),
+        state.settings.oidc.id_token_ttl_secs,
+    );
+    let (user_id, auth_time, session_hash) = (
+        session.user.id.clone(),
+        session.auth_time,
+        session.id_hash.clone(),
+    );
+    let nonce = pending.request.nonce.clone();
+    run(&state.pool, move |conn| {
+        let facts = crate::oidc::id_token::IdTokenFacts {
+            issuer: &issuer,
+            client: &client,
+            user_id: &user_id,
+            auth_time,
+            nonce: nonce.as_deref(),
+            session_hash: Some(&session_hash),
+            access_token: None,
+            code: Some(&code),
+            ttl_secs,
+        };
+        crate::oidc::id_token::sign(conn, &kek, &facts)
+    })
+    .await
+    .map_err(
+        |error: anyhow::Error| match error.downcast::<shared::db::DbError>() {
+            Ok(unreachable) => PageError::unavailable(unreachable),
+            Err(other) => PageError::internal(other),
+        },
+    )
 }
 
 fn new_code(

@@ -2,7 +2,86 @@
 //! `response_type=code id_token`, `response_mode`, `prompt`, `max_age`, `login_hint`,
 //! `id_token_hint`.
 
+use super::answer::ResponseMode;
+use crate::domain::client::Client;
 use crate::params::Params;
+
+/// The response types offered: the code flow, and the hybrid flow for clients that enable it.
+/// Nothing that returns an access token from the authorization endpoint (no implicit flow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseType {
+    Code,
+    CodeIdToken,
+}
+
+impl ResponseType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ResponseType::Code => "code",
+            ResponseType::CodeIdToken => "code id_token",
+        }
+    }
+}
+
+/// The mode a request asked for, and the one its answers use.
+#[derive(Debug, Clone, Copy)]
+pub struct ModeChoice {
+    pub requested: Option<ResponseMode>,
+    pub effective: ResponseMode,
+}
+
+/// Reads `response_type` (its values in any order) and `response_mode`.
+pub fn response_type_and_mode(
+    params: &Params,
+    client: &Client,
+) -> Result<(ResponseType, ModeChoice), Refusal> {
+    let single = |name: &str| {
+        params
+            .get(name)
+            .map_err(|error| ("invalid_request", error.to_string()))
+    };
+    let mut values: Vec<&str> = match single("response_type")? {
+        None => return Err(("invalid_request", "response_type is required".to_owned())),
+        Some(value) => value.split(' ').filter(|value| !value.is_empty()).collect(),
+    };
+    values.sort_unstable();
+    let response_type = match values.as_slice() {
+        ["code"] => ResponseType::Code,
+        ["code", "id_token"] => ResponseType::CodeIdToken,
+        _ => {
+            return Err((
+                "unsupported_response_type",
+                "only response_type=code (and code id_token for clients that enable it) is supported"
+                    .to_owned(),
+            ));
+        }
+    };
+    if response_type == ResponseType::CodeIdToken && !client.allow_hybrid {
+        return Err((
+            "unauthorized_client",
+            "this client may not use the hybrid flow".to_owned(),
+        ));
+    }
+    let requested = match single("response_mode")? {
+        None => None,
+        Some("query") => Some(ResponseMode::Query),
+        Some("fragment") => Some(ResponseMode::Fragment),
+        Some("form_post") => Some(ResponseMode::FormPost),
+        Some(_) => return Err(("invalid_request", "unsupported response_mode".to_owned())),
+    };
+    // OAuth 2.0 Multiple Response Types §5: an id_token never travels in the query.
+    if response_type == ResponseType::CodeIdToken && requested == Some(ResponseMode::Query) {
+        return Err((
+            "invalid_request",
+            "response_mode=query is not allowed with response_type=code id_token".to_owned(),
+        ));
+    }
+    let effective = requested.unwrap_or(match response_type {
+        ResponseType::Code => ResponseMode::Query,
+        ResponseType::CodeIdToken => ResponseMode::Fragment,
+    });
+    Ok((response_type, ModeChoice { requested, effective }))
+}
 
 /// The OIDC parameters of a validated request, as stored with it.
 #[derive(Debug, Clone, Default)]

@@ -13,6 +13,10 @@ pub fn extend(metadata: &mut Value, settings: &Settings) {
         "userinfo_endpoint": settings.endpoint("/oauth2/userinfo"),
         "end_session_endpoint": settings.endpoint("/oauth2/logout"),
         "subject_types_supported": ["public"],
+        // The hybrid flow is offered to clients registered with --allow-hybrid.
+        "response_types_supported": ["code", "code id_token"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "id_token_signing_alg_values_supported":
             SigningAlgorithm::ALL.iter().map(|alg| alg.as_str()).collect::<Vec<_>>(),
         "claims_supported": claims::supported(&settings.oidc.custom_claims),

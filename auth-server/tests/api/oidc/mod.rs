@@ -2,6 +2,7 @@
 //! password grant, through HTTP as relying parties and browsers use them.
 
 mod discovery_and_keys;
+mod hybrid;
 mod key_rotation;
 mod logout;
 mod password_grant;
