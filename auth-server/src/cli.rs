@@ -147,6 +147,15 @@ pub enum UsersCommand {
     },
     /// Disable a user and end their sessions and grants.
     Disable { username: String },
+    /// Set a claim userinfo may release (given_name, phone_number, address, a custom attribute...).
+    SetClaim {
+        username: String,
+        claim: String,
+        value: String,
+        /// The value is JSON (an object for address, a boolean for phone_number_verified, ...).
+        #[arg(long)]
+        json_value: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -379,6 +388,16 @@ fn users(conn: &mut DbConn, command: UsersCommand) -> Result<(), CliError> {
             let password = read_password()?;
             admin::users::set_password(conn, &username, &password)?;
             println!("password of {username} set; their sessions and tokens were revoked");
+            Ok(())
+        }
+        UsersCommand::SetClaim {
+            username,
+            claim,
+            value,
+            json_value,
+        } => {
+            admin::user_claims::set_claim(conn, &username, &claim, &value, json_value)?;
+            println!("claim {claim} of {username} set");
             Ok(())
         }
         UsersCommand::Disable { username } => {

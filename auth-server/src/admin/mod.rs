@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod keys;
 pub mod scopes;
+pub mod user_claims;
 pub mod users;
 
 /// An administrative action that could not be done. `InvalidArgument` names the CLI argument.

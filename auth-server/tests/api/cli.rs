@@ -394,3 +394,51 @@ async fn the_oidc_client_settings_are_set_by_flags_and_shown_back() {
     assert_eq!(bad_alg.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_alg.stderr).contains("--id-token-alg"));
 }
+
+#[tokio::test]
+async fn users_set_claim_stores_a_string_or_json_claim_and_refuses_the_account_columns() {
+    let app = spawn_app().await;
+    let alice = app.create_user("alice", "alice-password", "openid");
+
+    let name = auth_server(
+        app.database_url(),
+        &["users", "set-claim", "alice", "given_name", "Alice"],
+        None,
+    );
+    let address = auth_server(
+        app.database_url(),
+        &[
+            "users",
+            "set-claim",
+            "alice",
+            "address",
+            r#"{"country":"GB"}"#,
+            "--json-value",
+        ],
+        None,
+    );
+    let email = auth_server(
+        app.database_url(),
+        &["users", "set-claim", "alice", "email", "x@y.test"],
+        None,
+    );
+
+    assert!(name.status.success(), "{name:?}");
+    assert!(address.status.success(), "{address:?}");
+    assert_eq!(email.status.code(), Some(2));
+    let stored: Vec<(String, String)> = app.with_db(|conn| {
+        auth_server::db::user_claims::of_user(conn, &alice)
+            .unwrap()
+            .into_iter()
+            .map(|claim| (claim.claim, claim.value))
+            .collect()
+    });
+    assert!(
+        stored.contains(&("given_name".into(), r#""Alice""#.into())),
+        "{stored:?}"
+    );
+    assert!(
+        stored.contains(&("address".into(), r#"{"country":"GB"}"#.into())),
+        "{stored:?}"
+    );
+}
