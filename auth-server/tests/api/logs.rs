@@ -70,6 +70,54 @@ async fn no_secret_reaches_the_logs_and_sigterm_stops_the_server_cleanly() {
         )
         .await;
 
+    // OpenID Connect: an id_token, userinfo with a personal claim, and a logout with the hint.
+    let oidc_client = app.create_client(auth_server::admin::clients::ClientSpec {
+        name: "OIDC App".into(),
+        scope: Some("openid profile read".into()),
+        ..web_client_spec()
+    });
+    let alice = app.user_id("alice");
+    app.with_db(|conn| {
+        let scopes = auth_server::domain::scope::ScopeSet::parse("openid profile read write").unwrap();
+        auth_server::db::users::set_scopes(conn, &alice, &scopes).unwrap();
+        let now = auth_server::domain::time::now();
+        auth_server::db::user_claims::set(conn, &alice, "family_name", r#""Liddell-Secret""#, now).unwrap();
+    });
+    let oidc_pkce = Pkce::new();
+    let oidc_code = server
+        .authorization_code(
+            &oidc_client,
+            "alice",
+            "alice-password",
+            "openid profile read",
+            &oidc_pkce,
+        )
+        .await;
+    let oidc_tokens: serde_json::Value = server
+        .exchange_code(&oidc_client, &oidc_code, &oidc_pkce.verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_token = oidc_tokens["id_token"].as_str().expect("an id_token").to_owned();
+    let userinfo: serde_json::Value = server
+        .http
+        .get(server.url("/oauth2/userinfo"))
+        .bearer_auth(oidc_tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["family_name"], "Liddell-Secret");
+    server
+        .http
+        .get(server.url(&format!("/oauth2/logout?id_token_hint={id_token}")))
+        .send()
+        .await
+        .unwrap();
+
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -99,6 +147,8 @@ async fn no_secret_reaches_the_logs_and_sigterm_stops_the_server_cleanly() {
         client.secret.as_deref().unwrap(),
         "ocs_wrong-secret-value",
         TEST_KEY_ENCRYPTION_KEY,
+        &id_token,
+        "Liddell-Secret",
     ] {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
     }
