@@ -9,7 +9,6 @@ pub mod rotation;
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use shared::db::DbPool;
 
 use crate::configuration::Settings;
@@ -56,30 +55,39 @@ impl IdTokenIssuer {
 }
 
 /// At start: makes sure every algorithm has an active key (so the JWKS lists them before the first
-/// token is signed) and starts the scheduled rotation.
+/// token is signed) and that `keys.encryption_key` opens them, then starts the scheduled rotation.
+/// A database that cannot be reached yet does not stop the start (readiness reports it, and the
+/// keys are prepared on first use); a key that does not open them does.
 pub async fn startup(pool: &DbPool, kek: &Arc<KeyEncryptionKey>, settings: &Settings) -> anyhow::Result<()> {
     let for_keys = kek.clone();
-    let created = shared::db::run(pool, move |conn| keys::ensure_active(conn, &for_keys))
-        .await
-        .context("cannot prepare the id_token signing keys")?;
-    if created > 0 {
-        tracing::info!(
+    match shared::db::run(pool, move |conn| keys::ensure_active(conn, &for_keys)).await {
+        Ok(0) => {}
+        Ok(created) => tracing::info!(
             keys.created = created,
             "created {created} id_token signing key(s)"
-        );
+        ),
+        Err(error) if is_unreachable(&error) => tracing::warn!(
+            error.cause = %format_args!("{error:#}"),
+            "the signing keys could not be checked at start: the database is unreachable"
+        ),
+        Err(error) => return Err(error.context("cannot prepare the id_token signing keys")),
     }
     rotation::spawn(pool.clone(), kek.clone(), settings);
     Ok(())
 }
 
+/// Whether key or token work failed because the database could not be reached.
+pub fn is_unreachable(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<shared::db::DbError>().is_some()
+        || error
+            .downcast_ref::<diesel::result::Error>()
+            .is_some_and(shared::db::is_connection_failure)
+}
+
 /// A failure of key or token work, answered in the protocol's format: 503 when the database could
 /// not be reached, 500 otherwise (the cause goes to the log, never to the client).
 pub fn oauth_failure(error: anyhow::Error) -> OAuthError {
-    let unreachable = error.downcast_ref::<shared::db::DbError>().is_some()
-        || error
-            .downcast_ref::<diesel::result::Error>()
-            .is_some_and(shared::db::is_connection_failure);
-    if unreachable {
+    if is_unreachable(&error) {
         OAuthError::unavailable(error)
     } else {
         OAuthError::server_error(error)

@@ -15,9 +15,18 @@ use crate::state::AppState;
 const MAX_AGE_SECS: u32 = 300;
 
 pub async fn get_jwks(state: web::Data<AppState>) -> Result<HttpResponse, OAuthError> {
-    let published = run(&state.pool, |conn| keys::published_jwks(conn, time::now()))
-        .await
-        .map_err(crate::oidc::oauth_failure)?;
+    let kek = state.key_encryption.clone();
+    let published = run(&state.pool, move |conn| {
+        let published = keys::published_jwks(conn, time::now())?;
+        if !published.is_empty() {
+            return Ok(published);
+        }
+        // The database was unreachable when this replica started: prepare the keys now.
+        keys::ensure_active(conn, &kek)?;
+        keys::published_jwks(conn, time::now())
+    })
+    .await
+    .map_err(crate::oidc::oauth_failure)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, format!("public, max-age={MAX_AGE_SECS}")))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))

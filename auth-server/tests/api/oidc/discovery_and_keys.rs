@@ -134,3 +134,29 @@ async fn without_a_nonce_the_code_flow_still_succeeds_and_without_openid_there_i
     );
     assert!(without_openid.get("id_token").is_none(), "{without_openid}");
 }
+
+#[tokio::test]
+async fn a_replica_started_while_the_database_is_down_serves_the_keys_once_it_returns() {
+    let database = TestDatabase::create();
+    {
+        let mut conn = <shared::db::DbConn as diesel::Connection>::establish(&database.url).unwrap();
+        shared::db::run_migrations(&mut conn, auth_server::db::MIGRATIONS).unwrap();
+    }
+    let proxy = crate::fault_proxy::FaultProxy::start("127.0.0.1:5432").await;
+    let proxied_url = format!(
+        "postgres://postgres@127.0.0.1:{}/{}{LOCAL_OPTIONS}",
+        proxy.port, database.name
+    );
+    let mut settings = test_settings(&proxied_url);
+    settings.database.migrate_on_start = false;
+    settings.database.acquire_timeout_ms = 500;
+    proxy.cut();
+
+    let app = start(database, settings).await;
+    let while_down = app.http.get(app.url("/oauth2/jwks")).send().await.unwrap();
+    assert_eq!(while_down.status(), 503);
+    proxy.restore();
+
+    let (_, jwks) = get_json(&app, "/oauth2/jwks").await;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 3, "{jwks}");
+}
