@@ -158,3 +158,39 @@ async fn the_scheduled_rotation_replaces_a_key_older_than_the_interval() {
         "one rotation, not one per check: {published:?}"
     );
 }
+
+#[tokio::test]
+async fn concurrent_rotations_leave_exactly_one_active_key_per_algorithm() {
+    let app = spawn_app().await;
+    let kek =
+        auth_server::oidc::keys::KeyEncryptionKey::from_setting(app.settings.keys.encryption_key.as_ref())
+            .unwrap();
+    let kek = std::sync::Arc::new(kek);
+
+    let rotations: Vec<_> = (0..4)
+        .map(|_| {
+            let (pool, kek) = (app.pool.clone(), kek.clone());
+            std::thread::spawn(move || {
+                let mut conn = pool.get().unwrap();
+                auth_server::oidc::keys::rotate(&mut conn, &kek, None, 3600).unwrap()
+            })
+        })
+        .collect();
+    for rotation in rotations {
+        rotation.join().unwrap();
+    }
+
+    let keys = app.with_db(|conn| auth_server::admin::keys::list(conn).unwrap());
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        let active = keys
+            .iter()
+            .filter(|key| key.alg == alg && key.status == "active")
+            .count();
+        assert_eq!(active, 1, "{alg}: {keys:?}");
+    }
+    let published = jwks(&app).await;
+    assert_eq!(
+        published.keys.len(),
+        keys.iter().filter(|key| key.status != "expired").count()
+    );
+}
