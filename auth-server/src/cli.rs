@@ -45,6 +45,18 @@ pub enum Command {
     /// Manage the scope catalogue.
     #[command(subcommand)]
     Scopes(ScopesCommand),
+    /// Manage the id_token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys: active, retired (still published) and expired.
+    List(JsonFlag),
+    /// Replace the active key of every algorithm now; the old ones stay published until the
+    /// tokens they signed have expired. Needs AUTH_KEYS__ENCRYPTION_KEY.
+    Rotate(JsonFlag),
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +104,18 @@ pub struct CreateClientArgs {
     /// A first-party client: users are not asked for consent.
     #[arg(long)]
     pub skip_consent: bool,
+    /// How id_tokens for this client are signed: RS256 (default), ES256 or EdDSA.
+    #[arg(long = "id-token-alg", value_name = "ALG")]
+    pub id_token_alg: Option<String>,
+    /// Allow the OpenID Connect hybrid flow (response_type=code id_token).
+    #[arg(long)]
+    pub allow_hybrid: bool,
+    /// Allow the legacy resource owner password grant (confidential clients only; avoid it).
+    #[arg(long)]
+    pub allow_password_grant: bool,
+    /// Where RP-initiated logout may return, matched exactly; repeat for several.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
     #[command(flatten)]
     pub output: JsonFlag,
 }
@@ -123,6 +147,15 @@ pub enum UsersCommand {
     },
     /// Disable a user and end their sessions and grants.
     Disable { username: String },
+    /// Set a claim userinfo may release (given_name, phone_number, address, a custom attribute...).
+    SetClaim {
+        username: String,
+        claim: String,
+        value: String,
+        /// The value is JSON (an object for address, a boolean for phone_number_verified, ...).
+        #[arg(long)]
+        json_value: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +262,7 @@ fn run_admin(settings: &Settings, command: Command) -> Result<(), CliError> {
         Command::Clients(command) => clients(&mut conn, command),
         Command::Users(command) => users(&mut conn, command),
         Command::Scopes(command) => scopes(&mut conn, command),
+        Command::Keys(command) => keys(&mut conn, settings, command),
     }
 }
 
@@ -247,6 +281,10 @@ fn clients(conn: &mut DbConn, command: ClientsCommand) -> Result<(), CliError> {
                 scope: args.scope,
                 introspect: args.introspect,
                 skip_consent: args.skip_consent,
+                id_token_signed_response_alg: args.id_token_alg,
+                allow_hybrid: args.allow_hybrid,
+                allow_password_grant: args.allow_password_grant,
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
             };
             let created = admin::clients::create(conn, &spec)?;
             print_credentials(&created, args.output.json)
@@ -272,6 +310,13 @@ fn clients(conn: &mut DbConn, command: ClientsCommand) -> Result<(), CliError> {
                     format!("scope:         {}", c.scope),
                     format!("introspect:    {}", c.introspect),
                     format!("skip_consent:  {}", c.skip_consent),
+                    format!("id_token_alg:  {}", c.id_token_signed_response_alg),
+                    format!("allow_hybrid:  {}", c.allow_hybrid),
+                    format!("password_grant: {}", c.allow_password_grant),
+                    format!(
+                        "post_logout_redirect_uris: {}",
+                        c.post_logout_redirect_uris.join(" ")
+                    ),
                 ]
             })
         }
@@ -345,6 +390,16 @@ fn users(conn: &mut DbConn, command: UsersCommand) -> Result<(), CliError> {
             println!("password of {username} set; their sessions and tokens were revoked");
             Ok(())
         }
+        UsersCommand::SetClaim {
+            username,
+            claim,
+            value,
+            json_value,
+        } => {
+            admin::user_claims::set_claim(conn, &username, &claim, &value, json_value)?;
+            println!("claim {claim} of {username} set");
+            Ok(())
+        }
         UsersCommand::Disable { username } => {
             admin::users::disable(conn, &username)?;
             println!("user {username} disabled; their sessions and tokens were revoked");
@@ -378,6 +433,28 @@ fn scopes(conn: &mut DbConn, command: ScopesCommand) -> Result<(), CliError> {
             admin::scopes::delete(conn, &name)?;
             println!("scope {name} deleted");
             Ok(())
+        }
+    }
+}
+
+fn keys(conn: &mut DbConn, settings: &Settings, command: KeysCommand) -> Result<(), CliError> {
+    match command {
+        KeysCommand::List(output) => {
+            let keys = admin::keys::list(conn)?;
+            print(&keys, output.json, |keys| {
+                keys.iter()
+                    .map(|key| format!("{}\t{}\t{}\t{}", key.kid, key.alg, key.status, key.created_at))
+                    .collect()
+            })
+        }
+        KeysCommand::Rotate(output) => {
+            let rotated = admin::keys::rotate(conn, settings)?;
+            print(&serde_json::json!({ "rotated": rotated }), output.json, |_| {
+                rotated
+                    .iter()
+                    .map(|kid| format!("new signing key {kid}"))
+                    .collect()
+            })
         }
     }
 }

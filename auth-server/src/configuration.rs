@@ -22,6 +22,8 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub oauth: OAuthSettings,
     pub throttle: ThrottleSettings,
+    pub keys: KeySettings,
+    pub oidc: OidcSettings,
     pub accounts: AccountSettings,
     /// The broker the outbox relay publishes to (`AMQP_URL`).
     pub amqp: AmqpSettings,
@@ -87,6 +89,29 @@ pub struct ThrottleSettings {
     pub client_authentication: FailureLimit,
 }
 
+/// The id_token signing keys (see `oidc::keys`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeySettings {
+    /// Base64 of 32 random bytes (`AUTH_KEYS__ENCRYPTION_KEY`): seals the private keys at rest.
+    /// Required to serve; never put in a YAML file.
+    pub encryption_key: Option<secrecy::SecretString>,
+    /// A key older than this is replaced by the scheduled rotation.
+    pub rotation_interval_secs: u64,
+    /// How often each replica checks whether a rotation is due (0: never; `keys rotate` still works).
+    pub rotation_check_interval_secs: u64,
+}
+
+/// OpenID Connect policy.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OidcSettings {
+    pub id_token_ttl_secs: u64,
+    /// Whether RP-initiated logout also revokes the tokens issued in the ended session.
+    pub logout_revokes_tokens: bool,
+    /// Per-user attributes released by userinfo: scope name -> claim names.
+    #[serde(default)]
+    pub custom_claims: std::collections::BTreeMap<String, Vec<String>>,
+}
+
 /// At most `max_failures` failures per `window_secs`; past that, even a correct attempt is refused
 /// until the window ends.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -120,6 +145,8 @@ impl Settings {
                 tokens.authorization_request_ttl_secs,
             ),
             ("tokens.login_session_ttl_secs", tokens.login_session_ttl_secs),
+            ("oidc.id_token_ttl_secs", self.oidc.id_token_ttl_secs),
+            ("keys.rotation_interval_secs", self.keys.rotation_interval_secs),
         ] {
             if secs > MAX_LIFETIME_SECS {
                 return Err(ConfigError::new(format!(

@@ -62,7 +62,7 @@ pub async fn read(request: &HttpRequest, mut payload: web::Payload) -> Result<Pa
     Ok(Params::parse(&body))
 }
 
-fn is_form_content_type(request: &HttpRequest) -> bool {
+pub fn is_form_content_type(request: &HttpRequest) -> bool {
     request
         .headers()
         .get(CONTENT_TYPE)

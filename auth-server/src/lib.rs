@@ -15,6 +15,7 @@ pub mod error;
 pub mod form_body;
 pub mod grants;
 pub mod introspection;
+pub mod oidc;
 pub mod pages;
 pub mod params;
 pub mod password;

@@ -78,6 +78,33 @@ pub struct ConsentPage<'a> {
     pub csrf_token: &'a str,
 }
 
+/// A field of the form_post answer.
+pub struct FormPostField<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+/// The form_post response mode: a form the browser posts to the client's redirect URI.
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub struct FormPostPage<'a> {
+    pub action: &'a str,
+    pub fields: Vec<FormPostField<'a>>,
+}
+
+/// Asks the user to confirm an RP-initiated logout that did not prove where it came from.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub username: Option<&'a str>,
+    pub csrf_token: &'a str,
+}
+
+/// Shown after a logout with nowhere to return to.
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+pub struct LoggedOutPage;
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
@@ -148,7 +175,17 @@ pub async fn get_stylesheet() -> HttpResponse {
         .body(include_str!("../static/style.css"))
 }
 
+/// `GET /static/form_post.js`: submits the form_post page at once (a script file, since the pages'
+/// policy allows no inline script; without JavaScript the user presses the button).
+pub async fn get_form_post_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../static/form_post.js"))
+}
+
 /// Registers the static assets.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/style.css", web::get().to(get_stylesheet));
+    cfg.route("/static/style.css", web::get().to(get_stylesheet))
+        .route("/static/form_post.js", web::get().to(get_form_post_script));
 }

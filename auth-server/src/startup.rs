@@ -14,6 +14,8 @@ use shared::server::HttpService;
 use tokio_util::sync::CancellationToken;
 
 use crate::configuration::Settings;
+use crate::oidc;
+use crate::oidc::keys::KeyEncryptionKey;
 use crate::state::AppState;
 use crate::{db, pages, routes};
 
@@ -37,10 +39,15 @@ impl Application {
         settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
+        // Refuse to serve without the key that seals the signing keys, before touching anything.
+        let key_encryption = std::sync::Arc::new(KeyEncryptionKey::from_setting(
+            settings.keys.encryption_key.as_ref(),
+        )?);
         let pool = build_pool(&settings.database);
         if settings.database.migrate_on_start {
             migrate(&pool).await?;
         }
+        oidc::startup(&pool, &key_encryption, &settings).await?;
         // The broker is not a readiness check: the outbox keeps every message while it is away,
         // and sign-ins must not stop because RabbitMQ did.
         let readiness = Readiness::new(vec![("database", database_check(pool.clone()))]);
@@ -58,7 +65,7 @@ impl Application {
             (supervisor, stop, relay)
         });
         let relay = messaging.as_ref().map(|(_, _, relay)| relay.clone());
-        let state = web::Data::new(AppState::new(pool, settings, relay));
+        let state = web::Data::new(AppState::new(pool, settings, key_encryption, relay));
         let routes = move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(state.clone());
             pages::configure(cfg);

@@ -6,6 +6,7 @@ use shared::messaging::relay::OutboxRelay;
 use crate::browser::BrowserCookies;
 use crate::client_cache::ClientCache;
 use crate::configuration::Settings;
+use crate::oidc::keys::KeyEncryptionKey;
 use crate::throttle::{FailureThrottle, Throttles};
 use crate::token_writer::TokenWriter;
 
@@ -26,11 +27,18 @@ pub struct AppState {
     /// The outbox relay of this process, nudged after a commit that queued a message (`None` when
     /// `outbox.relay_enabled` is off: another process relays, on its poll interval).
     pub outbox: Option<OutboxRelay>,
+    /// Unseals the id_token signing keys.
+    pub key_encryption: std::sync::Arc<KeyEncryptionKey>,
 }
 
 impl AppState {
     /// Builds the state; must run inside the tokio runtime (it starts the token writers).
-    pub fn new(pool: DbPool, settings: Settings, outbox: Option<OutboxRelay>) -> Self {
+    pub fn new(
+        pool: DbPool,
+        settings: Settings,
+        key_encryption: std::sync::Arc<KeyEncryptionKey>,
+        outbox: Option<OutboxRelay>,
+    ) -> Self {
         let limits = &settings.throttle;
         AppState {
             clients: ClientCache::new(pool.clone(), settings.oauth.client_cache_ttl_ms),
@@ -44,6 +52,7 @@ impl AppState {
             pool,
             settings,
             outbox,
+            key_encryption,
         }
     }
 }

@@ -78,6 +78,9 @@ async fn a_client_credentials_token_passes_the_gateway_with_its_identity_until_i
     let database = TestDatabase::create();
     let mut auth_settings = auth_server::configuration::Settings::defaults().unwrap();
     auth_settings.database.url = SecretString::from(database.url.clone());
+    // The key that seals the id_token signing keys (base64 of 32 bytes).
+    auth_settings.keys.encryption_key =
+        Some(SecretString::from("ZTJlLWtleS1lbmNyeXB0aW9uLWtleS0zMi1ieXRlcyE="));
     auth_settings.workers = 1;
     auth_settings.outbox.relay_enabled = false; // No messages in this test.
     let auth_listener = TcpListener::bind("127.0.0.1:0").unwrap();

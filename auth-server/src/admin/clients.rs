@@ -12,6 +12,7 @@ use crate::db::models::ClientRow;
 use crate::domain::grant_type::{self, GrantType};
 use crate::domain::opaque_token::{self, TokenKind};
 use crate::domain::redirect_uri;
+use crate::domain::signing_alg::SigningAlgorithm;
 use crate::domain::time;
 
 /// What an operator asks for when registering a client.
@@ -24,6 +25,12 @@ pub struct ClientSpec {
     pub scope: Option<String>,
     pub introspect: bool,
     pub skip_consent: bool,
+    /// RS256 (the default), ES256 or EdDSA.
+    pub id_token_signed_response_alg: Option<String>,
+    pub allow_hybrid: bool,
+    /// The legacy resource owner password grant; off unless asked for.
+    pub allow_password_grant: bool,
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// The new client's credentials; the secret is shown this once and never again.
@@ -44,6 +51,10 @@ pub struct ClientView {
     pub scope: String,
     pub introspect: bool,
     pub skip_consent: bool,
+    pub id_token_signed_response_alg: String,
+    pub allow_hybrid: bool,
+    pub allow_password_grant: bool,
+    pub post_logout_redirect_uris: Vec<String>,
     pub created_at: NaiveDateTime,
 }
 
@@ -57,6 +68,7 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
     }
     let grant_types = validate_grant_types(spec)?;
     let redirect_uris = validate_redirect_uris(spec, &grant_types)?;
+    let oidc = validate_oidc_settings(spec, &grant_types)?;
     if spec.public && spec.introspect {
         return Err(AdminError::invalid(
             "--introspect",
@@ -78,6 +90,11 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
         skip_consent: spec.skip_consent,
         created_at: now,
         updated_at: now,
+        id_token_signed_response_alg: oidc.alg.as_str().to_owned(),
+        allow_hybrid: spec.allow_hybrid,
+        allow_password_grant: spec.allow_password_grant,
+        post_logout_redirect_uris: serde_json::to_string(&oidc.post_logout_redirect_uris)
+            .map_err(anyhow::Error::from)?,
     };
     conn.transaction(|conn| {
         let allowed = scopes::parse_known(conn, spec.scope.as_deref())?;
@@ -107,6 +124,12 @@ fn validate_grant_types(spec: &ClientSpec) -> Result<Vec<GrantType>, AdminError>
         if !grant_types.contains(&grant_type) {
             grant_types.push(grant_type);
         }
+    }
+    if grant_types.contains(&GrantType::Password) {
+        return Err(AdminError::invalid(
+            "--grant-type",
+            "the legacy password grant is enabled with --allow-password-grant, not as a grant type",
+        ));
     }
     if spec.public && grant_types.contains(&GrantType::ClientCredentials) {
         return Err(AdminError::invalid(
@@ -147,6 +170,44 @@ fn validate_redirect_uris(spec: &ClientSpec, grant_types: &[GrantType]) -> Resul
         }
     }
     Ok(uris)
+}
+
+struct OidcSettings {
+    alg: SigningAlgorithm,
+    post_logout_redirect_uris: Vec<String>,
+}
+
+fn validate_oidc_settings(spec: &ClientSpec, grant_types: &[GrantType]) -> Result<OidcSettings, AdminError> {
+    let alg = match spec.id_token_signed_response_alg.as_deref() {
+        None => SigningAlgorithm::Rs256,
+        Some(name) => SigningAlgorithm::parse(name).ok_or_else(|| {
+            AdminError::invalid("--id-token-alg", "the algorithm must be RS256, ES256 or EdDSA")
+        })?,
+    };
+    if spec.allow_hybrid && !grant_types.contains(&GrantType::AuthorizationCode) {
+        return Err(AdminError::invalid(
+            "--allow-hybrid",
+            "the hybrid flow needs --grant-type authorization_code",
+        ));
+    }
+    if spec.allow_password_grant && spec.public {
+        return Err(AdminError::invalid(
+            "--allow-password-grant",
+            "the legacy password grant is for confidential clients only",
+        ));
+    }
+    let mut uris: Vec<String> = Vec::new();
+    for uri in &spec.post_logout_redirect_uris {
+        let valid = redirect_uri::validate_for_registration(uri)
+            .map_err(|error| AdminError::invalid("--post-logout-redirect-uri", error.to_string()))?;
+        if !uris.contains(&valid) {
+            uris.push(valid);
+        }
+    }
+    Ok(OidcSettings {
+        alg,
+        post_logout_redirect_uris: uris,
+    })
 }
 
 pub fn list(conn: &mut DbConn) -> Result<Vec<ClientView>, AdminError> {
@@ -203,6 +264,10 @@ fn view(conn: &mut DbConn, row: ClientRow) -> Result<ClientView, AdminError> {
         scope: scope.to_string(),
         introspect: row.can_introspect,
         skip_consent: row.skip_consent,
+        id_token_signed_response_alg: row.id_token_signed_response_alg,
+        allow_hybrid: row.allow_hybrid,
+        allow_password_grant: row.allow_password_grant,
+        post_logout_redirect_uris: serde_json::from_str(&row.post_logout_redirect_uris).unwrap_or_default(),
         created_at: row.created_at,
     })
 }

@@ -2,7 +2,9 @@
 //! behind tests, which register clients exactly as an operator does).
 
 pub mod clients;
+pub mod keys;
 pub mod scopes;
+pub mod user_claims;
 pub mod users;
 
 /// An administrative action that could not be done. `InvalidArgument` names the CLI argument.

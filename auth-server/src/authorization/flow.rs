@@ -9,6 +9,8 @@ use chrono::NaiveDateTime;
 use diesel::Connection;
 use shared::db::run;
 
+use super::answer::ClientAnswer;
+use super::oidc_request::Prompt;
 use super::session::ActiveSession;
 use crate::browser::BrowserBinding;
 use crate::db;
@@ -64,25 +66,78 @@ pub async fn pending_for_browser(
     })
 }
 
-/// Sends the browser to the next step of the request.
+/// Sends the browser to the next step of the request, honouring `prompt`, `max_age` and
+/// `id_token_hint` (OIDC Core §3.1.2.1): to the login page, to the consent page, or back to the
+/// client with a code or an error.
 pub async fn advance(
     state: &AppState,
     pending: &Pending,
     session: Option<&ActiveSession>,
 ) -> Result<HttpResponse, PageError> {
+    let request = &pending.request;
+    let prompt = Prompt::parse(request.prompt.as_deref()).unwrap_or_default();
+    let login_page = || Ok(see_other(&format!("/login?request={}", request.id)));
     let Some(session) = session else {
-        return Ok(see_other(&format!("/login?request={}", pending.request.id)));
+        if prompt.none {
+            return refuse(state, pending, "login_required", "the user is not signed in").await;
+        }
+        return login_page();
     };
+    // A sign-in made while answering this request satisfies prompt=login and max_age.
+    let fresh = session.auth_time >= request.created_at;
+    let too_old = request.max_age.is_some_and(|max_age| {
+        time::now().signed_duration_since(session.auth_time) > chrono::TimeDelta::seconds(max_age)
+    });
+    let other_user = request
+        .expected_subject
+        .as_deref()
+        .is_some_and(|subject| subject != session.user.id);
+    if !fresh && (prompt.login || too_old || other_user) {
+        if prompt.none {
+            return refuse(state, pending, "login_required", "the user must sign in again").await;
+        }
+        return login_page();
+    }
+    if other_user {
+        return refuse(
+            state,
+            pending,
+            "login_required",
+            "the signed-in user is not the one id_token_hint names",
+        )
+        .await;
+    }
     let (granted, consented) = granted_and_consented(state, pending, &session.user.id).await?;
     // A client the user never agreed to is always shown, even when no scope is at stake: letting
     // it learn who signed in is itself a decision for the user.
     let covered = consented.is_some_and(|consented| granted.is_subset(&consented));
-    if pending.client.skip_consent || covered {
-        let location = issue_code(state, pending, session, &granted, false).await?;
-        Ok(see_other(&location))
+    if (pending.client.skip_consent || covered) && !prompt.consent {
+        Ok(issue_code(state, pending, session, &granted, false)
+            .await?
+            .into_response())
+    } else if prompt.none {
+        refuse(
+            state,
+            pending,
+            "consent_required",
+            "the user has not agreed to this request",
+        )
+        .await
     } else {
-        Ok(see_other(&format!("/consent?request={}", pending.request.id)))
+        Ok(see_other(&format!("/consent?request={}", request.id)))
     }
+}
+
+/// Answers the request with an error for the client (the request is used up).
+async fn refuse(
+    state: &AppState,
+    pending: &Pending,
+    error: &str,
+    description: &str,
+) -> Result<HttpResponse, PageError> {
+    Ok(answer_error(state, pending, error, description)
+        .await?
+        .into_response())
 }
 
 /// The scope the user would grant (the request's, limited to what the user may hold), and what the
@@ -104,25 +159,27 @@ pub async fn granted_and_consented(
 }
 
 /// Issues the code and answers the request (single use: a second submit finds it gone).
-/// Returns the client redirect URI carrying the code.
+/// Returns the answer carrying the code.
 pub async fn issue_code(
     state: &AppState,
     pending: &Pending,
     session: &ActiveSession,
     granted: &ScopeSet,
     remember_consent: bool,
-) -> Result<String, PageError> {
+) -> Result<ClientAnswer, PageError> {
+    let hybrid = pending.request.response_type != "code";
+    if hybrid && !granted.contains("openid") {
+        return answer_error(
+            state,
+            pending,
+            "invalid_scope",
+            "the user may not grant the openid scope",
+        )
+        .await;
+    }
     let generated = opaque_token::generate(TokenKind::AuthorizationCode);
     let now = time::now();
-    let code = new_code(
-        &pending.request,
-        generated.hash,
-        &session.user.id,
-        session.auth_time,
-        granted,
-        now,
-        state,
-    );
+    let code = new_code(&pending.request, generated.hash, session, granted, now, state);
     let request_id = pending.request.id.clone();
     let granted = granted.clone();
     let answered = run(&state.pool, move |conn| {
@@ -144,17 +201,67 @@ pub async fn issue_code(
             "This request was already answered.",
         ));
     }
-    let mut params = vec![("code", generated.value.as_str())];
-    params.extend(pending.request.state.as_deref().map(|state| ("state", state)));
-    params.push(("iss", state.settings.issuer.as_str()));
-    Ok(with_query(&pending.request.redirect_uri, &params))
+    let mut params = vec![("code", generated.value.clone())];
+    if hybrid {
+        params.push((
+            "id_token",
+            front_channel_id_token(state, pending, session, generated.value).await?,
+        ));
+    }
+    Ok(ClientAnswer::success(
+        &pending.request,
+        &state.settings.issuer,
+        params,
+    ))
+}
+
+/// The id_token of a hybrid answer (OIDC Core §3.3.2.11): bound to the code by `c_hash`, to the
+/// request by `nonce`; no access token travels with it, so no `at_hash`.
+async fn front_channel_id_token(
+    state: &AppState,
+    pending: &Pending,
+    session: &ActiveSession,
+    code: String,
+) -> Result<String, PageError> {
+    let client = pending.client.clone();
+    let kek = state.key_encryption.clone();
+    let (issuer, ttl_secs) = (
+        state.settings.issuer.clone(),
+        state.settings.oidc.id_token_ttl_secs,
+    );
+    let (user_id, auth_time, session_hash) = (
+        session.user.id.clone(),
+        session.auth_time,
+        session.id_hash.clone(),
+    );
+    let nonce = pending.request.nonce.clone();
+    run(&state.pool, move |conn| {
+        let facts = crate::oidc::id_token::IdTokenFacts {
+            issuer: &issuer,
+            client: &client,
+            user_id: &user_id,
+            auth_time,
+            nonce: nonce.as_deref(),
+            session_hash: Some(&session_hash),
+            access_token: None,
+            code: Some(&code),
+            ttl_secs,
+        };
+        crate::oidc::id_token::sign(conn, &kek, &facts)
+    })
+    .await
+    .map_err(
+        |error: anyhow::Error| match error.downcast::<shared::db::DbError>() {
+            Ok(unreachable) => PageError::unavailable(unreachable),
+            Err(other) => PageError::internal(other),
+        },
+    )
 }
 
 fn new_code(
     request: &AuthorizationRequest,
     code_hash: String,
-    user_id: &str,
-    auth_time: NaiveDateTime,
+    session: &ActiveSession,
     granted: &ScopeSet,
     now: NaiveDateTime,
     state: &AppState,
@@ -162,34 +269,44 @@ fn new_code(
     AuthorizationCode {
         code_hash,
         client_id: request.client_id.clone(),
-        user_id: user_id.to_owned(),
+        user_id: session.user.id.clone(),
         redirect_uri: request.redirect_uri.clone(),
         redirect_uri_explicit: request.redirect_uri_explicit,
         scope: granted.to_string(),
         code_challenge: request.code_challenge.clone(),
         code_challenge_method: request.code_challenge_method.clone(),
         nonce: request.nonce.clone(),
-        auth_time,
+        auth_time: session.auth_time,
         created_at: now,
         expires_at: time::after_secs(now, state.settings.tokens.authorization_code_ttl_secs),
         used_at: None,
         grant_id: None,
+        session_hash: Some(session.id_hash.clone()),
     }
 }
 
 /// The user declined: the request is answered with `access_denied`.
-pub async fn deny(state: &AppState, pending: &Pending) -> Result<String, PageError> {
+pub async fn deny(state: &AppState, pending: &Pending) -> Result<ClientAnswer, PageError> {
+    answer_error(state, pending, "access_denied", "the user denied the request").await
+}
+
+/// Uses the request up and answers it with an error for the client.
+pub async fn answer_error(
+    state: &AppState,
+    pending: &Pending,
+    error: &str,
+    description: &str,
+) -> Result<ClientAnswer, PageError> {
     let request_id = pending.request.id.clone();
     run(&state.pool, move |conn| {
         db::authorization_requests::delete(conn, &request_id).map_err(StoreError::from)
     })
     .await?;
-    Ok(error_location(
-        &pending.request.redirect_uri,
-        "access_denied",
-        "the user denied the request",
-        pending.request.state.as_deref(),
+    Ok(ClientAnswer::error(
+        &pending.request,
         &state.settings.issuer,
+        error,
+        description,
     ))
 }
 

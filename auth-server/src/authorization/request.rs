@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use super::answer::ResponseMode;
+use super::oidc_request::{self, OidcParams, ResponseType};
 use crate::domain::client::{Client, ResolvedRedirect};
 use crate::domain::grant_type::GrantType;
 use crate::domain::pkce::CodeChallenge;
@@ -23,6 +25,9 @@ pub struct ValidRequest {
     pub scope: ScopeSet,
     pub code_challenge: Option<CodeChallenge>,
     pub nonce: Option<String>,
+    pub oidc: OidcParams,
+    /// How answers to this request travel.
+    pub response_mode: ResponseMode,
 }
 
 /// An invalid request, and where its error goes.
@@ -35,6 +40,8 @@ pub enum Invalid {
 
 /// An error answer for the client's redirect URI.
 pub struct ErrorRedirect {
+    /// How the answer travels (the query unless the request asked otherwise).
+    pub mode: ResponseMode,
     pub redirect_uri: String,
     pub error: &'static str,
     pub description: String,
@@ -67,11 +74,16 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
     };
 
     let Ok(client_state) = params.get("state") else {
-        return Err(
-            ErrorTo::new(&redirect.uri, None).invalid("invalid_request", "the parameter state is repeated")
-        );
+        return Err(ErrorTo::new(&redirect.uri, None, ResponseMode::Query)
+            .invalid("invalid_request", "the parameter state is repeated"));
     };
-    let to_client = ErrorTo::new(&redirect.uri, client_state);
+    // The response type and mode decide how every later answer travels (a hybrid request's errors
+    // go in the fragment too); errors in them go back in the query.
+    let (response_type, response_mode) =
+        oidc_request::response_type_and_mode(params, &client).map_err(|(error, description)| {
+            ErrorTo::new(&redirect.uri, client_state, ResponseMode::Query).invalid(error, description)
+        })?;
+    let to_client = ErrorTo::new(&redirect.uri, client_state, response_mode.effective);
     let fail = |error: &'static str, description: String| to_client.invalid(error, description);
     let single = |name: &str| {
         params
@@ -79,16 +91,6 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
             .map_err(|error| fail("invalid_request", error.to_string()))
     };
 
-    match single("response_type")? {
-        None => return Err(fail("invalid_request", "response_type is required".into())),
-        Some("code") => {}
-        Some(_) => {
-            return Err(fail(
-                "unsupported_response_type",
-                "only response_type=code is supported".into(),
-            ));
-        }
-    }
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(fail(
             "unauthorized_client",
@@ -127,6 +129,31 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
             fail(code, error.description.to_string())
         })?;
     let nonce = single("nonce")?.map(str::to_owned);
+    let mut oidc = oidc_request::parse(params).map_err(|(error, description)| fail(error, description))?;
+    if response_type == ResponseType::CodeIdToken {
+        // OIDC Core §3.3.2.11: the front-channel id_token must be bound to the request.
+        if nonce.is_none() {
+            return Err(fail(
+                "invalid_request",
+                "nonce is required with response_type=code id_token".into(),
+            ));
+        }
+        if !scope.contains("openid") {
+            return Err(fail(
+                "invalid_request",
+                "response_type=code id_token needs the openid scope".into(),
+            ));
+        }
+    }
+    oidc.response_type = Some(response_type.as_str().to_owned());
+    oidc.response_mode = response_mode.requested.map(|mode| mode.as_str().to_owned());
+    if let Some(hint) = single("id_token_hint")? {
+        oidc.expected_subject = Some(
+            hinted_subject(state, &client, hint)
+                .await
+                .map_err(|(error, description)| fail(error, description))?,
+        );
+    }
 
     let state = client_state.map(str::to_owned);
     Ok(ValidRequest {
@@ -136,18 +163,56 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
         scope,
         code_challenge,
         nonce,
+        oidc,
+        response_mode: response_mode.effective,
     })
+}
+
+/// The `sub` of an `id_token_hint`: an id_token we issued to this client (expired ones too, OIDC
+/// Core §3.1.2.1: the hint says who, not that they are still signed in).
+async fn hinted_subject(
+    state: &AppState,
+    client: &Client,
+    hint: &str,
+) -> Result<String, oidc_request::Refusal> {
+    let (issuer, hint) = (state.settings.issuer.clone(), hint.to_owned());
+    let verified = shared::db::run(&state.pool, move |conn| match crate::oidc::id_token::verify_hint(
+        conn, &issuer, &hint,
+    ) {
+        Ok(claims) => Ok(Some(claims)),
+        Err(crate::oidc::id_token::HintError::Invalid) => Ok(None),
+        Err(crate::oidc::id_token::HintError::Store(error)) => Err(crate::error::StoreError::from(error)),
+    })
+    .await
+    .map_err(|_| {
+        (
+            "temporarily_unavailable",
+            "the id_token_hint could not be checked".to_owned(),
+        )
+    })?;
+    match verified {
+        Some(claims) if claims.aud == client.id => Ok(claims.sub),
+        _ => Err((
+            "invalid_request",
+            "id_token_hint is not an id_token this server issued to this client".to_owned(),
+        )),
+    }
 }
 
 /// Builds the error redirects of one request.
 struct ErrorTo<'a> {
     redirect_uri: &'a str,
     state: Option<&'a str>,
+    mode: ResponseMode,
 }
 
 impl<'a> ErrorTo<'a> {
-    fn new(redirect_uri: &'a str, state: Option<&'a str>) -> Self {
-        ErrorTo { redirect_uri, state }
+    fn new(redirect_uri: &'a str, state: Option<&'a str>, mode: ResponseMode) -> Self {
+        ErrorTo {
+            redirect_uri,
+            state,
+            mode,
+        }
     }
 
     fn invalid(&self, error: &'static str, description: impl Into<String>) -> Invalid {
@@ -156,6 +221,7 @@ impl<'a> ErrorTo<'a> {
             error,
             description: description.into(),
             state: self.state.map(str::to_owned),
+            mode: self.mode,
         })
     }
 }

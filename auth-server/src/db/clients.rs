@@ -9,6 +9,7 @@ use super::schema::{client_scopes, clients};
 use crate::domain::client::Client;
 use crate::domain::grant_type;
 use crate::domain::scope::ScopeSet;
+use crate::domain::signing_alg::SigningAlgorithm;
 
 pub fn insert(conn: &mut DbConn, client: &ClientRow) -> QueryResult<()> {
     diesel::insert_into(clients::table)
@@ -85,5 +86,10 @@ pub fn to_domain(row: ClientRow, scopes: ScopeSet) -> Client {
         scopes,
         can_introspect: row.can_introspect,
         skip_consent: row.skip_consent,
+        id_token_alg: SigningAlgorithm::parse(&row.id_token_signed_response_alg)
+            .unwrap_or(SigningAlgorithm::Rs256),
+        allow_hybrid: row.allow_hybrid,
+        allow_password_grant: row.allow_password_grant,
+        post_logout_redirect_uris: serde_json::from_str(&row.post_logout_redirect_uris).unwrap_or_default(),
     }
 }

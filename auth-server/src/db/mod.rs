@@ -16,6 +16,8 @@ pub mod models;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod scopes;
+pub mod signing_keys;
+pub mod user_claims;
 pub mod users;
 
 /// The migrations of the auth database, embedded in the binary.

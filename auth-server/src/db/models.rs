@@ -38,6 +38,10 @@ pub struct ClientRow {
     pub skip_consent: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub id_token_signed_response_alg: String,
+    pub allow_hybrid: bool,
+    pub allow_password_grant: bool,
+    pub post_logout_redirect_uris: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -74,6 +78,12 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub response_type: String,
+    pub response_mode: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub expected_subject: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -86,6 +96,7 @@ pub struct Grant {
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
     pub revoked_reason: Option<String>,
+    pub session_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -105,6 +116,7 @@ pub struct AuthorizationCode {
     pub expires_at: NaiveDateTime,
     pub used_at: Option<NaiveDateTime>,
     pub grant_id: Option<String>,
+    pub session_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -142,5 +154,28 @@ pub struct Consent {
     pub client_id: String,
     pub scope: String,
     pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_null = true, table_name = signing_keys, check_for_backend(DbBackend))]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub alg: String,
+    /// Sealed with `keys.encryption_key`; see `oidc::keys`.
+    pub private_key_sealed: String,
+    pub public_jwk: String,
+    pub created_at: NaiveDateTime,
+    pub retired_at: Option<NaiveDateTime>,
+    pub publish_until: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_null = true, table_name = user_claims, check_for_backend(DbBackend))]
+pub struct UserClaim {
+    pub user_id: String,
+    pub claim: String,
+    /// JSON.
+    pub value: String,
     pub updated_at: NaiveDateTime,
 }

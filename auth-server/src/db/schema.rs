@@ -30,6 +30,7 @@ diesel::table! {
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
         grant_id -> Nullable<Text>,
+        session_hash -> Nullable<Text>,
     }
 }
 
@@ -47,6 +48,12 @@ diesel::table! {
         nonce -> Nullable<Text>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        response_type -> Text,
+        response_mode -> Nullable<Text>,
+        prompt -> Nullable<Text>,
+        max_age -> Nullable<BigInt>,
+        login_hint -> Nullable<Text>,
+        expected_subject -> Nullable<Text>,
     }
 }
 
@@ -69,6 +76,10 @@ diesel::table! {
         skip_consent -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        id_token_signed_response_alg -> Text,
+        allow_hybrid -> Bool,
+        allow_password_grant -> Bool,
+        post_logout_redirect_uris -> Text,
     }
 }
 
@@ -91,6 +102,7 @@ diesel::table! {
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
         revoked_reason -> Nullable<Text>,
+        session_hash -> Nullable<Text>,
     }
 }
 
@@ -191,3 +203,29 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_scopes,
     users,
 );
+
+// OpenID Connect (migration 2026-11-28-000003_oidc).
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        private_key_sealed -> Text,
+        public_jwk -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+        publish_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    user_claims (user_id, claim) {
+        user_id -> Text,
+        claim -> Text,
+        value -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(user_claims -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(signing_keys, user_claims, users);

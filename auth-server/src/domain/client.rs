@@ -4,6 +4,7 @@ use super::grant_type::GrantType;
 use super::opaque_token;
 use super::redirect_uri;
 use super::scope::ScopeSet;
+use super::signing_alg::SigningAlgorithm;
 
 /// A registered OAuth client.
 #[derive(Debug, Clone)]
@@ -21,6 +22,14 @@ pub struct Client {
     pub can_introspect: bool,
     /// First-party clients skip the consent page.
     pub skip_consent: bool,
+    /// How this client's id_tokens are signed (`id_token_signed_response_alg`).
+    pub id_token_alg: SigningAlgorithm,
+    /// Whether this client may use the hybrid flow (`response_type=code id_token`).
+    pub allow_hybrid: bool,
+    /// Whether this client may use the legacy password grant.
+    pub allow_password_grant: bool,
+    /// Where RP-initiated logout may send the browser, compared by exact string equality.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// How a request designated its redirect URI.
@@ -33,7 +42,10 @@ pub struct ResolvedRedirect {
 
 impl Client {
     pub fn allows_grant(&self, grant_type: GrantType) -> bool {
-        self.grant_types.contains(&grant_type)
+        match grant_type {
+            GrantType::Password => self.allow_password_grant && !self.is_public,
+            _ => self.grant_types.contains(&grant_type),
+        }
     }
 
     /// Verifies a presented secret in constant time. Public clients have none to verify.
@@ -89,6 +101,10 @@ mod tests {
             scopes: ScopeSet::parse("read write").unwrap(),
             can_introspect: false,
             skip_consent: false,
+            id_token_alg: SigningAlgorithm::Rs256,
+            allow_hybrid: false,
+            allow_password_grant: false,
+            post_logout_redirect_uris: Vec::new(),
         }
     }
 

@@ -9,6 +9,8 @@ pub enum GrantType {
     AuthorizationCode,
     ClientCredentials,
     RefreshToken,
+    /// The legacy password grant: never in a client's list; a client is allowed it by its own flag.
+    Password,
 }
 
 impl GrantType {
@@ -23,6 +25,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::Password => "password",
         }
     }
 }
@@ -44,6 +47,7 @@ impl FromStr for GrantType {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         GrantType::ALL
             .into_iter()
+            .chain([GrantType::Password])
             .find(|grant_type| grant_type.as_str() == text)
             .ok_or_else(|| UnsupportedGrantType(text.to_owned()))
     }
@@ -51,7 +55,10 @@ impl FromStr for GrantType {
 
 /// Parses a space-separated list as stored in the database, skipping unknown names.
 pub fn parse_list(text: &str) -> Vec<GrantType> {
-    text.split(' ').filter_map(|name| name.parse().ok()).collect()
+    text.split(' ')
+        .filter_map(|name| name.parse().ok())
+        .filter(|grant_type| *grant_type != GrantType::Password)
+        .collect()
 }
 
 /// Formats a list for storage.

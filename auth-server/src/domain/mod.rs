@@ -7,4 +7,5 @@ pub mod opaque_token;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
+pub mod signing_alg;
 pub mod time;

@@ -19,6 +19,7 @@ use crate::domain::pkce::{CodeChallenge, CodeVerifier};
 use crate::domain::scope::ScopeSet;
 use crate::domain::time;
 use crate::error::OAuthError;
+use crate::oidc::IdTokenIssuer;
 
 /// The parameters of a code exchange.
 pub struct CodeExchange {
@@ -33,6 +34,7 @@ pub fn exchange(
     client: &Client,
     exchange: &CodeExchange,
     lifetimes: &TokenSettings,
+    id_tokens: &IdTokenIssuer,
 ) -> Result<TokenResponse, OAuthError> {
     let verifier = exchange
         .code_verifier
@@ -68,8 +70,15 @@ pub fn exchange(
             )));
         }
         let scope = ScopeSet::parse(&code.scope).unwrap_or_default();
-        let (grant_id, response) = start_family(conn, client, &code.user_id, &scope, now, lifetimes)?;
+        let session_hash = code.session_hash.as_deref();
+        let (grant_id, mut response) =
+            start_family(conn, client, &code.user_id, session_hash, &scope, now, lifetimes)?;
         db::authorization_codes::set_grant(conn, &code_hash, &grant_id)?;
+        if scope.contains("openid") {
+            // Signed inside the transaction: if signing fails, no token is left behind.
+            let id_token = id_tokens.sign(conn, client, &code, &response.access_token)?;
+            response.id_token = Some(id_token);
+        }
         Ok::<_, OAuthError>(Ok(response))
     })?;
     outcome

@@ -48,5 +48,6 @@ pub async fn issue(
         expires_in: lifetimes.access_token_ttl_secs,
         refresh_token: None,
         scope: scope.to_string(),
+        id_token: None,
     })
 }

@@ -3,6 +3,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod password;
 pub mod refresh_token;
 
 use chrono::NaiveDateTime;
@@ -26,6 +27,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// OpenID Connect: present when the grant's scope includes `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// What a client gets of the scope it asked for: unknown names are `invalid_scope`; names the
@@ -154,6 +158,7 @@ pub fn start_family(
     conn: &mut DbConn,
     client: &Client,
     user_id: &str,
+    session_hash: Option<&str>,
     scope: &ScopeSet,
     now: NaiveDateTime,
     lifetimes: &TokenSettings,
@@ -169,6 +174,7 @@ pub fn start_family(
             created_at: now,
             revoked_at: None,
             revoked_reason: None,
+            session_hash: session_hash.map(str::to_owned),
         },
     )?;
     let owner = TokenOwner {
@@ -194,6 +200,7 @@ pub fn start_family(
         expires_in: lifetimes.access_token_ttl_secs,
         refresh_token,
         scope: scope.to_string(),
+        id_token: None,
     };
     Ok((grant_id, response))
 }

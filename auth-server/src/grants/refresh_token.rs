@@ -90,6 +90,7 @@ pub fn rotate(
             expires_in: lifetimes.access_token_ttl_secs,
             refresh_token: Some(refresh_token),
             scope: scope.to_string(),
+            id_token: None,
         }))
     })?;
     if reuse_detected.get()

@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use shared::db::run;
 
+use crate::authorization::answer::{ClientAnswer, ResponseMode};
 use crate::authorization::flow::{self, Pending, error_location};
 use crate::authorization::request::{self, ErrorRedirect, Invalid, ValidRequest};
 use crate::authorization::session;
@@ -27,16 +28,18 @@ pub async fn get_authorize(http: HttpRequest, state: web::Data<AppState>) -> Res
     let browser = BrowserBinding::from_request(&state.cookies, &http);
     let redirect_uri = valid.redirect.uri.clone();
     let client_state = valid.state.clone();
+    let mode = valid.response_mode;
     let pending = match remember(&state, valid, browser).await {
         Ok(pending) => pending,
         Err(error) if error.is_unavailability() => {
-            return Ok(unavailable(&state, redirect_uri, client_state));
+            return Ok(unavailable(&state, redirect_uri, client_state, mode));
         }
         Err(error) => {
             tracing::error!(error.cause = %format_args!("{error:#}"), "an authorization request could not be stored");
             return Ok(redirect_error(
                 &state,
                 ErrorRedirect {
+                    mode,
                     redirect_uri,
                     error: "server_error",
                     description: "the authorization request could not be processed".into(),
@@ -56,6 +59,7 @@ pub async fn get_authorize(http: HttpRequest, state: web::Data<AppState>) -> Res
             &state,
             pending.request.redirect_uri.clone(),
             pending.request.state.clone(),
+            mode,
         ),
         Err(error) => return Err(error),
     };
@@ -93,6 +97,12 @@ async fn remember(
         nonce: valid.nonce,
         created_at: now,
         expires_at: time::after_secs(now, state.settings.tokens.authorization_request_ttl_secs),
+        response_type: valid.oidc.response_type.unwrap_or_else(|| "code".to_owned()),
+        response_mode: valid.oidc.response_mode,
+        prompt: valid.oidc.prompt,
+        max_age: valid.oidc.max_age,
+        login_hint: valid.oidc.login_hint,
+        expected_subject: valid.oidc.expected_subject,
     };
     let stored = request.clone();
     run(&state.pool, move |conn| {
@@ -107,6 +117,20 @@ async fn remember(
 }
 
 fn redirect_error(state: &AppState, redirect: ErrorRedirect) -> HttpResponse {
+    if redirect.mode != ResponseMode::Query {
+        let mut params = vec![
+            ("error", redirect.error.to_owned()),
+            ("error_description", redirect.description),
+        ];
+        params.extend(redirect.state.map(|state| ("state", state)));
+        params.push(("iss", state.settings.issuer.clone()));
+        return ClientAnswer {
+            redirect_uri: redirect.redirect_uri,
+            mode: redirect.mode,
+            params,
+        }
+        .into_response();
+    }
     let location = error_location(
         &redirect.redirect_uri,
         redirect.error,
@@ -121,10 +145,16 @@ fn redirect_error(state: &AppState, redirect: ErrorRedirect) -> HttpResponse {
         .finish()
 }
 
-fn unavailable(state: &AppState, redirect_uri: String, client_state: Option<String>) -> HttpResponse {
+fn unavailable(
+    state: &AppState,
+    redirect_uri: String,
+    client_state: Option<String>,
+    mode: ResponseMode,
+) -> HttpResponse {
     redirect_error(
         state,
         ErrorRedirect {
+            mode,
             redirect_uri,
             error: "temporarily_unavailable",
             description: "the authorization server is temporarily unavailable".into(),

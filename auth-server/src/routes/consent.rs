@@ -56,7 +56,7 @@ pub async fn post_consent(
             ));
         }
     };
-    Ok(see_other(&location))
+    Ok(location.into_response())
 }
 
 async fn consent_form(

@@ -27,7 +27,9 @@ const UNVERIFIED: &str = "Confirm your email address first: follow the link we e
 pub async fn get_login(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let params = Params::parse(http.query_string().as_bytes());
     let pending = flow::pending_for_browser(&state, &http, params.get("request").ok().flatten()).await?;
-    Ok(login_form(&state, &pending, "", None))
+    // OIDC login_hint: the username field starts with it.
+    let hint = pending.request.login_hint.clone().unwrap_or_default();
+    Ok(login_form(&state, &pending, &hint, None))
 }
 
 pub async fn post_login(

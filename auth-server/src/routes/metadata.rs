@@ -1,4 +1,6 @@
-//! `GET /.well-known/oauth-authorization-server` (RFC 8414): exactly what this server supports.
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414) and `GET
+//! /.well-known/openid-configuration` (OIDC Discovery): one document, exactly what this server
+//! supports, served under both names so the two can never disagree.
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -26,6 +28,7 @@ pub async fn get_metadata(state: web::Data<AppState>) -> HttpResponse {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
     });
+    crate::oidc::discovery::extend(&mut metadata, settings);
     // The catalogue is listed when the database answers; the rest of the document never needs it.
     let scopes = run(&state.pool, |conn| {
         db::scopes::list(conn).map_err(StoreError::from)

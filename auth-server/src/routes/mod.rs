@@ -3,13 +3,16 @@
 mod account_form;
 mod authorize;
 mod consent;
+mod end_session;
 mod introspect;
+mod jwks;
 mod login;
 mod metadata;
 mod password_reset;
 mod register;
 mod revoke;
 mod token;
+mod userinfo;
 mod verify_email;
 
 use actix_web::http::StatusCode;
@@ -71,6 +74,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/.well-known/oauth-authorization-server",
         web::get().to(metadata::get_metadata),
+    )
+    .route(
+        "/.well-known/openid-configuration",
+        web::get().to(metadata::get_metadata),
+    )
+    .route("/oauth2/jwks", web::get().to(jwks::get_jwks))
+    .service(
+        web::resource("/oauth2/logout")
+            .route(web::get().to(end_session::get_end_session))
+            .route(web::post().to(end_session::post_end_session))
+            .default_service(web::to(page_method_not_allowed)),
+    )
+    .service(
+        web::resource("/logout")
+            .route(web::post().to(end_session::post_logout_confirmation))
+            .default_service(web::to(page_method_not_allowed)),
+    )
+    .service(
+        web::resource("/oauth2/userinfo")
+            .route(web::get().to(userinfo::get_userinfo))
+            .route(web::post().to(userinfo::post_userinfo)),
     );
 }
 

@@ -38,6 +38,12 @@ pub async fn post_token(
     )
     .await?;
     tracing::Span::current().record("client.id", client.id.as_str());
+    if grant_type == GrantType::Password && !client.allows_grant(grant_type) {
+        // The legacy grant does not exist for clients that were not registered for it.
+        return Err(OAuthError::unsupported_grant_type(
+            "the password grant is not supported for this client",
+        ));
+    }
     if !client.allows_grant(grant_type) {
         return Err(OAuthError::unauthorized_client(format!(
             "this client may not use the {grant_type} grant"
@@ -52,14 +58,24 @@ pub async fn post_token(
                 redirect_uri: optional(&params, "redirect_uri")?,
                 code_verifier: optional(&params, "code_verifier")?,
             };
+            let id_tokens = crate::oidc::IdTokenIssuer::new(&state);
             run(&state.pool, move |conn| {
-                authorization_code::exchange(conn, &client, &exchange, &lifetimes)
+                authorization_code::exchange(conn, &client, &exchange, &lifetimes, &id_tokens)
             })
             .await?
         }
         GrantType::ClientCredentials => {
             let scope = parse_scope_param(params.get("scope").map_err(repeated)?)?;
             client_credentials::issue(&state, client, scope).await?
+        }
+        GrantType::Password => {
+            let request = crate::grants::password::PasswordRequest {
+                username: required(&params, "username")?,
+                password: secrecy::SecretString::from(required(&params, "password")?),
+                scope: parse_scope_param(params.get("scope").map_err(repeated)?)?,
+                address: client_address::of(&http, state.settings.throttle.trusted_proxies),
+            };
+            crate::grants::password::issue(&state, &client, request).await?
         }
         GrantType::RefreshToken => {
             let presented = required(&params, "refresh_token")?;
@@ -87,9 +103,15 @@ pub async fn post_token(
 /// Credentials never belong in a URL, where logs and proxies keep them (OAuth 2.1 §2.4.1).
 fn refuse_credentials_in_query(http: &HttpRequest) -> Result<(), OAuthError> {
     let query = Params::parse(http.query_string().as_bytes());
-    if ["client_secret", "code", "refresh_token", "code_verifier"]
-        .iter()
-        .any(|name| query.contains(name))
+    if [
+        "client_secret",
+        "code",
+        "refresh_token",
+        "code_verifier",
+        "password",
+    ]
+    .iter()
+    .any(|name| query.contains(name))
     {
         return Err(OAuthError::invalid_request(
             "credentials must be sent in the request body, not the URL",

@@ -40,8 +40,12 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.workers = 2;
     // The outbox is checked in the database; the relay to RabbitMQ is tested in the e2e crate.
     settings.outbox.relay_enabled = false;
+    settings.keys.encryption_key = Some(SecretString::from(TEST_KEY_ENCRYPTION_KEY.to_owned()));
     settings
 }
+
+/// The `keys.encryption_key` of tests (base64 of 32 bytes; a secret only in production).
+pub const TEST_KEY_ENCRYPTION_KEY: &str = "dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM=";
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await

@@ -25,6 +25,7 @@ async fn no_secret_reaches_the_logs_and_sigterm_stops_the_server_cleanly() {
         .env("AUTH_AMQP__NAMESPACE", &namespace)
         .env("AUTH_LISTEN_ADDR", "127.0.0.1:0")
         .env("AUTH_LOG__FORMAT", "json")
+        .env("AUTH_KEYS__ENCRYPTION_KEY", TEST_KEY_ENCRYPTION_KEY)
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -77,6 +78,53 @@ async fn no_secret_reaches_the_logs_and_sigterm_stops_the_server_cleanly() {
         )
         .await;
 
+    // OpenID Connect: an id_token, userinfo with a personal claim, and a logout with the hint.
+    let oidc_client = app.create_client(auth_server::admin::clients::ClientSpec {
+        name: "OIDC App".into(),
+        scope: Some("openid profile read".into()),
+        ..web_client_spec()
+    });
+    let alice = app.user_id("alice");
+    app.with_db(|conn| {
+        let scopes = auth_server::domain::scope::ScopeSet::parse("openid profile read write").unwrap();
+        auth_server::db::users::set_scopes(conn, &alice, &scopes).unwrap();
+        let now = auth_server::domain::time::now();
+        auth_server::db::user_claims::set(conn, &alice, "family_name", r#""Liddell-Secret""#, now).unwrap();
+    });
+    let oidc_pkce = Pkce::new();
+    let oidc_code = server
+        .authorization_code(
+            &oidc_client,
+            "alice",
+            "alice-password",
+            "openid profile read",
+            &oidc_pkce,
+        )
+        .await;
+    let oidc_tokens: serde_json::Value = server
+        .exchange_code(&oidc_client, &oidc_code, &oidc_pkce.verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_token = oidc_tokens["id_token"].as_str().expect("an id_token").to_owned();
+    let userinfo: serde_json::Value = server
+        .http
+        .get(server.url("/oauth2/userinfo"))
+        .bearer_auth(oidc_tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["family_name"], "Liddell-Secret");
+    server
+        .http
+        .get(server.url(&format!("/oauth2/logout?id_token_hint={id_token}")))
+        .send()
+        .await
+        .unwrap();
     let forgot = browser.get("/password/forgot").await.text().await.unwrap();
     let csrf = hidden_field(&forgot, "csrf_token");
     browser
@@ -114,6 +162,9 @@ async fn no_secret_reaches_the_logs_and_sigterm_stops_the_server_cleanly() {
         &refresh_token,
         client.secret.as_deref().unwrap(),
         "ocs_wrong-secret-value",
+        TEST_KEY_ENCRYPTION_KEY,
+        &id_token,
+        "Liddell-Secret",
     ] {
         assert!(!logs.contains(secret), "{secret} appears in the logs");
     }

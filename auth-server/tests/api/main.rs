@@ -16,6 +16,7 @@ mod login_and_consent;
 mod logs;
 mod metadata;
 mod oauth2_client;
+mod oidc;
 mod refresh_token;
 mod revocation;
 mod schema;

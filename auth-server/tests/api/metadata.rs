@@ -85,9 +85,10 @@ async fn the_metadata_advertises_only_the_code_flow_with_s256_pkce() {
 
     let metadata = metadata(&app).await;
 
+    // The hybrid flow (code id_token) is offered to clients that enable it; nothing implicit.
     assert_eq!(
         strings(&metadata["response_types_supported"]),
-        BTreeSet::from(["code"])
+        BTreeSet::from(["code", "code id_token"])
     );
     let grant_types = strings(&metadata["grant_types_supported"]);
     assert!(grant_types.contains("authorization_code"), "{grant_types:?}");
@@ -122,6 +123,8 @@ async fn the_metadata_lists_the_scope_catalogue() {
 
     assert_eq!(
         strings(&metadata["scopes_supported"]),
-        BTreeSet::from(["admin", "read", "write"])
+        BTreeSet::from([
+            "address", "admin", "email", "openid", "phone", "profile", "read", "write"
+        ])
     );
 }

@@ -59,6 +59,8 @@ async fn schema_rs_lists_exactly_the_migrated_tables_and_columns() {
         declared(scopes::table),
         declared(user_scopes::table),
         declared(users::table),
+        declared(signing_keys::table),
+        declared(user_claims::table),
     ]
     .concat()
     .into_iter()

@@ -156,6 +156,10 @@ async fn basic_credentials_are_form_urlencoded_before_base64() {
                 skip_consent: false,
                 created_at: now,
                 updated_at: now,
+                id_token_signed_response_alg: "RS256".into(),
+                allow_hybrid: false,
+                allow_password_grant: false,
+                post_logout_redirect_uris: "[]".into(),
             },
         )
         .unwrap();

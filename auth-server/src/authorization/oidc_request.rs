@@ -1,0 +1,205 @@
+//! The OpenID Connect parameters of an authorization request (OIDC Core §3.1.2.1, §3.3.2):
+//! `response_type=code id_token`, `response_mode`, `prompt`, `max_age`, `login_hint`,
+//! `id_token_hint`.
+
+use super::answer::ResponseMode;
+use crate::domain::client::Client;
+use crate::params::Params;
+
+/// The response types offered: the code flow, and the hybrid flow for clients that enable it.
+/// Nothing that returns an access token from the authorization endpoint (no implicit flow).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseType {
+    Code,
+    CodeIdToken,
+}
+
+impl ResponseType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ResponseType::Code => "code",
+            ResponseType::CodeIdToken => "code id_token",
+        }
+    }
+}
+
+/// The mode a request asked for, and the one its answers use.
+#[derive(Debug, Clone, Copy)]
+pub struct ModeChoice {
+    pub requested: Option<ResponseMode>,
+    pub effective: ResponseMode,
+}
+
+/// Reads `response_type` (its values in any order) and `response_mode`.
+pub fn response_type_and_mode(
+    params: &Params,
+    client: &Client,
+) -> Result<(ResponseType, ModeChoice), Refusal> {
+    let single = |name: &str| {
+        params
+            .get(name)
+            .map_err(|error| ("invalid_request", error.to_string()))
+    };
+    let mut values: Vec<&str> = match single("response_type")? {
+        None => return Err(("invalid_request", "response_type is required".to_owned())),
+        Some(value) => value.split(' ').filter(|value| !value.is_empty()).collect(),
+    };
+    values.sort_unstable();
+    let response_type = match values.as_slice() {
+        ["code"] => ResponseType::Code,
+        ["code", "id_token"] => ResponseType::CodeIdToken,
+        _ => {
+            return Err((
+                "unsupported_response_type",
+                "only response_type=code (and code id_token for clients that enable it) is supported"
+                    .to_owned(),
+            ));
+        }
+    };
+    if response_type == ResponseType::CodeIdToken && !client.allow_hybrid {
+        return Err((
+            "unauthorized_client",
+            "this client may not use the hybrid flow".to_owned(),
+        ));
+    }
+    let requested = match single("response_mode")? {
+        None => None,
+        Some("query") => Some(ResponseMode::Query),
+        Some("fragment") => Some(ResponseMode::Fragment),
+        Some("form_post") => Some(ResponseMode::FormPost),
+        Some(_) => return Err(("invalid_request", "unsupported response_mode".to_owned())),
+    };
+    // OAuth 2.0 Multiple Response Types §5: an id_token never travels in the query.
+    if response_type == ResponseType::CodeIdToken && requested == Some(ResponseMode::Query) {
+        return Err((
+            "invalid_request",
+            "response_mode=query is not allowed with response_type=code id_token".to_owned(),
+        ));
+    }
+    let effective = requested.unwrap_or(match response_type {
+        ResponseType::Code => ResponseMode::Query,
+        ResponseType::CodeIdToken => ResponseMode::Fragment,
+    });
+    Ok((response_type, ModeChoice { requested, effective }))
+}
+
+/// The OIDC parameters of a validated request, as stored with it.
+#[derive(Debug, Clone, Default)]
+pub struct OidcParams {
+    /// `code`, or `code id_token` (hybrid).
+    pub response_type: Option<String>,
+    /// `query`, `fragment` or `form_post`; `None`: the response type's default.
+    pub response_mode: Option<String>,
+    /// The normalised `prompt`: a space-separated subset of `none login consent`.
+    pub prompt: Option<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// The `sub` of a verified `id_token_hint`.
+    pub expected_subject: Option<String>,
+}
+
+/// A parameter that makes the request invalid: the error code and its description.
+pub type Refusal = (&'static str, String);
+
+/// What `prompt` asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+impl Prompt {
+    /// Parses a stored or sent `prompt`. `select_account` asks to choose the account, which here
+    /// means signing in again.
+    pub fn parse(value: Option<&str>) -> Result<Prompt, Refusal> {
+        let mut prompt = Prompt::default();
+        for item in value
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|item| !item.is_empty())
+        {
+            match item {
+                "none" => prompt.none = true,
+                "login" | "select_account" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                other => {
+                    return Err(("invalid_request", format!("unsupported prompt value {other}")));
+                }
+            }
+        }
+        // OIDC Core §3.1.2.1: none with any other value is an error.
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err((
+                "invalid_request",
+                "prompt=none cannot be combined with other values".to_owned(),
+            ));
+        }
+        Ok(prompt)
+    }
+
+    fn normalised(self) -> Option<String> {
+        let values: Vec<&str> = [
+            (self.none, "none"),
+            (self.login, "login"),
+            (self.consent, "consent"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        (!values.is_empty()).then(|| values.join(" "))
+    }
+}
+
+/// Reads `prompt`, `max_age` and `login_hint` (the hint checks and response types are done by the
+/// caller, which has the database and the client).
+pub fn parse(params: &Params) -> Result<OidcParams, Refusal> {
+    let single = |name: &str| {
+        params
+            .get(name)
+            .map(|value| value.map(str::to_owned))
+            .map_err(|error| ("invalid_request", error.to_string()))
+    };
+    let prompt = Prompt::parse(single("prompt")?.as_deref())?;
+    let max_age = match single("max_age")? {
+        None => None,
+        Some(value) => Some(value.parse::<u32>().map(i64::from).map_err(|_| {
+            (
+                "invalid_request",
+                "max_age must be a number of seconds".to_owned(),
+            )
+        })?),
+    };
+    let login_hint = single("login_hint")?.filter(|hint| hint.chars().count() <= 256);
+    Ok(OidcParams {
+        response_type: None,
+        response_mode: None,
+        prompt: prompt.normalised(),
+        max_age,
+        login_hint,
+        expected_subject: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_none_stands_alone() {
+        assert!(Prompt::parse(Some("none login")).is_err());
+        assert!(Prompt::parse(Some("none consent")).is_err());
+        assert!(Prompt::parse(Some("bogus")).is_err());
+        let prompt = Prompt::parse(Some("login consent")).unwrap();
+        assert!(prompt.login && prompt.consent && !prompt.none);
+        assert_eq!(prompt.normalised().as_deref(), Some("login consent"));
+        assert_eq!(Prompt::parse(None).unwrap(), Prompt::default());
+    }
+
+    #[test]
+    fn max_age_must_be_a_non_negative_number() {
+        assert!(parse(&Params::parse(b"max_age=-1")).is_err());
+        assert!(parse(&Params::parse(b"max_age=abc")).is_err());
+        assert_eq!(parse(&Params::parse(b"max_age=0")).unwrap().max_age, Some(0));
+    }
+}

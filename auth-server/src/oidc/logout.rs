@@ -1,0 +1,30 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): ending a login session and, by
+//! `oidc.logout_revokes_tokens`, the token families issued in it.
+
+use diesel::prelude::*;
+use shared::db::DbConn;
+
+use crate::db;
+use crate::db::schema::grants;
+use crate::domain::time;
+
+/// Ends the login session with this hash; with `revoke_tokens`, also revokes every family issued
+/// in it. Returns the number of families revoked.
+pub fn end_session(conn: &mut DbConn, session_hash: &str, revoke_tokens: bool) -> QueryResult<usize> {
+    conn.transaction(|conn| {
+        let now = time::now();
+        db::login_sessions::revoke(conn, session_hash, now)?;
+        if !revoke_tokens {
+            return Ok(0);
+        }
+        let families: Vec<String> = grants::table
+            .filter(grants::session_hash.eq(session_hash))
+            .filter(grants::revoked_at.is_null())
+            .select(grants::id)
+            .load(conn)?;
+        for family in &families {
+            db::grants::revoke(conn, family, "logout", now)?;
+        }
+        Ok(families.len())
+    })
+}
