@@ -1,5 +1,6 @@
-//! The jobs-service's API tests: one binary, one module per resource.
+//! The jobs-service's API tests: one binary, one module per concern.
 
 mod helpers;
 
 mod health;
+mod purge_tokens;
