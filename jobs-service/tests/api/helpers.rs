@@ -2,7 +2,9 @@
 //! from `../auth-server/migrations`) and the jobs-service's; the real application on a free port;
 //! seeding in SQL; and the real binary as child processes that die with the test.
 
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -157,5 +159,64 @@ impl TestApp {
             .send()
             .await
             .expect("the server answers")
+    }
+}
+/// Polls `check` every 50 ms until it returns `Some`, failing after `limit`.
+pub async fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The real binary as a child process, killed (SIGKILL) and reaped when dropped, so a failing
+/// test leaves no process behind.
+pub struct Replica {
+    pub child: Child,
+}
+
+impl Replica {
+    /// Starts `jobs-service serve` on `database_url` with these extra environment variables.
+    pub fn start(database_url: &str, environment: &[(&str, &str)]) -> Replica {
+        let log = if std::env::var("TEST_LOG").is_ok() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_jobs-service"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database_url)
+            .env("JOBS_LISTEN_ADDR", "127.0.0.1:0")
+            .env("JOBS_LOG__FILTER", "warn")
+            .env("JOBS_UNVERIFIED_ACCOUNTS__ENABLED", "false")
+            .env("JOBS_REPORT__ENABLED", "false")
+            .env("JOBS_PURGE_TOKENS__ENABLED", "false")
+            .envs(environment.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the jobs-service binary starts");
+        Replica { child }
+    }
+
+    /// SIGKILL: no chance to finish a batch, release a lock or record anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

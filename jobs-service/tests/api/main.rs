@@ -4,3 +4,4 @@ mod helpers;
 
 mod health;
 mod purge_tokens;
+mod replicas;

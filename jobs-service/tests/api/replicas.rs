@@ -1,0 +1,201 @@
+//! Several replicas of the real binary on one schedule: one runner per job at a time, and a
+//! runner killed mid-run is taken over at a later tick without leaving a half-deleted family.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{Nullable, Text, Timestamp};
+
+use crate::helpers::*;
+
+#[derive(QueryableByName, Debug)]
+struct Run {
+    #[diesel(sql_type = Text)]
+    job: String,
+    #[diesel(sql_type = Text)]
+    runner: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Timestamp)]
+    started_at: NaiveDateTime,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    finished_at: Option<NaiveDateTime>,
+}
+
+fn runs(conn: &mut PgConnection) -> Vec<Run> {
+    diesel::sql_query(
+        "SELECT job, runner, status, started_at, finished_at FROM job_runs ORDER BY job, started_at",
+    )
+    .load(conn)
+    .expect("job_runs can be read")
+}
+
+#[tokio::test]
+async fn three_replicas_on_a_one_second_schedule_for_a_minute_never_overlap_runs_of_a_job() {
+    let database = migrated_database();
+    let mut conn = connect(&database);
+    seed_client_and_user(&mut conn);
+    // Work for the purges: expired tokens arrive during the minute (see below).
+    let every_second = "* * * * * *";
+    let mut replicas: Vec<Replica> = ["a", "b", "c"]
+        .into_iter()
+        .map(|runner| {
+            Replica::start(
+                &database.url,
+                &[
+                    ("JOBS_RUNNER_ID", runner),
+                    ("JOBS_PURGE_TOKENS__ENABLED", "true"),
+                    ("JOBS_PURGE_TOKENS__SCHEDULE", every_second),
+                    ("JOBS_PURGE_TOKENS__BATCH_SIZE", "500"),
+                    ("JOBS_UNVERIFIED_ACCOUNTS__ENABLED", "true"),
+                    ("JOBS_UNVERIFIED_ACCOUNTS__SCHEDULE", every_second),
+                    ("JOBS_REPORT__ENABLED", "true"),
+                    ("JOBS_REPORT__SCHEDULE", every_second),
+                    ("JOBS_REPORT__RECIPIENTS", "admin@example.test"),
+                ],
+            )
+        })
+        .collect();
+
+    let started = std::time::Instant::now();
+    let mut wave = 0;
+    while started.elapsed() < Duration::from_secs(60) {
+        // Each wave of expired tokens makes the next purge last a few batches.
+        execute(
+            &mut conn,
+            &format!(
+                "INSERT INTO access_tokens (token_hash, client_id, scope, issued_at, expires_at) \
+                 SELECT 'w{wave}-' || n, 'c1', 'read', now(), now() - interval '1 second' \
+                 FROM generate_series(1, 3000) AS n"
+            ),
+        );
+        wave += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for replica in &mut replicas {
+        replica.kill();
+    }
+
+    let all = runs(&mut conn);
+    for job in ["purge-tokens", "unverified-accounts", "report"] {
+        let of_job: Vec<&Run> = all
+            .iter()
+            .filter(|run| run.job == job && run.status != "abandoned")
+            .collect();
+        assert!(
+            of_job.len() >= 30,
+            "{job} ran only {} times in a minute",
+            of_job.len()
+        );
+        for pair in of_job.windows(2) {
+            let (earlier, later) = (pair[0], pair[1]);
+            // A run killed with the replicas at the end has no end: it is the last one.
+            let ended = earlier
+                .finished_at
+                .unwrap_or_else(|| panic!("{job}: an unfinished run is followed by another: {earlier:?}"));
+            assert!(
+                ended <= later.started_at,
+                "{job}: overlapping runs {earlier:?} and {later:?}"
+            );
+        }
+    }
+    // The replicas really competed: the ticks were won by more than one of them.
+    let runners: std::collections::BTreeSet<&str> = all.iter().map(|run| run.runner.as_str()).collect();
+    assert!(runners.len() >= 2, "only {runners:?} ever ran a job");
+    let purged: i64 = count(
+        &mut conn,
+        "SELECT COALESCE(SUM(rows_affected), 0)::BIGINT AS count FROM job_runs WHERE job = 'purge-tokens'",
+    );
+    assert!(purged > 0, "the purges had work to do");
+    let failed: Vec<&Run> = all.iter().filter(|run| run.status == "failed").collect();
+    assert!(failed.is_empty(), "{failed:?}");
+}
+
+#[tokio::test]
+async fn a_runner_killed_mid_run_is_taken_over_at_a_later_tick_and_no_family_is_half_deleted() {
+    let database = migrated_database();
+    let mut conn = connect(&database);
+    seed_client_and_user(&mut conn);
+    // 20,000 families of 5 expired refresh tokens each, past the retention.
+    execute(
+        &mut conn,
+        "INSERT INTO grants (id, client_id, user_id, scope, created_at) \
+         SELECT 'family-' || n, 'c1', 'u1', 'read', now() - interval '90 days' FROM generate_series(1, 20000) AS n; \
+         INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, issued_at, expires_at) \
+         SELECT 'token-' || n || '-' || k, 'family-' || n, 'c1', 'u1', 'read', now() - interval '90 days', \
+                now() - interval '60 days' + k * interval '1 minute' + n * interval '1 millisecond' \
+         FROM generate_series(1, 20000) AS n, generate_series(1, 5) AS k; \
+         ANALYZE grants; ANALYZE refresh_tokens;",
+    );
+    // Small batches with a pause: the run lasts long enough to be killed in the middle.
+    let slow = [
+        ("JOBS_PURGE_TOKENS__ENABLED", "true"),
+        ("JOBS_PURGE_TOKENS__SCHEDULE", "* * * * * *"),
+        ("JOBS_PURGE_TOKENS__BATCH_SIZE", "200"),
+        ("JOBS_PURGE_TOKENS__PAUSE_MS", "20"),
+    ];
+    let mut first = Replica::start(
+        &database.url,
+        &[&slow[..], &[("JOBS_RUNNER_ID", "first")]].concat(),
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the first runner to delete some families",
+        || {
+            let deleted = 20_000 - count(&mut conn, "SELECT count(*) AS count FROM grants");
+            (deleted > 0).then_some(())
+        },
+    )
+    .await;
+
+    first.kill();
+
+    let running = runs(&mut conn);
+    assert_eq!(running.len(), 1, "{running:?}");
+    assert_eq!(running[0].status, "running");
+    assert_eq!(running[0].runner, "first");
+    let remaining = count(&mut conn, "SELECT count(*) AS count FROM grants");
+    assert!(remaining > 0, "the first run finished before it was killed");
+    // Every family left is whole: no grant with fewer than its 5 tokens.
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS count FROM grants g \
+             WHERE (SELECT count(*) FROM refresh_tokens r WHERE r.grant_id = g.id) <> 5"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS count FROM refresh_tokens"),
+        remaining * 5
+    );
+
+    let _second = Replica::start(
+        &database.url,
+        &[&slow[..], &[("JOBS_RUNNER_ID", "second")]].concat(),
+    );
+    let taken_over = eventually(
+        Duration::from_secs(60),
+        "the second runner to finish the purge",
+        || {
+            runs(&mut conn)
+                .into_iter()
+                .find(|run| run.runner == "second" && run.status == "succeeded")
+        },
+    )
+    .await;
+
+    let all = runs(&mut conn);
+    let first_run = all
+        .iter()
+        .find(|run| run.runner == "first")
+        .expect("the first run is recorded");
+    assert_eq!(first_run.status, "abandoned");
+    assert!(first_run.started_at < taken_over.started_at);
+    assert_eq!(count(&mut conn, "SELECT count(*) AS count FROM grants"), 0);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS count FROM refresh_tokens"),
+        0
+    );
+}
