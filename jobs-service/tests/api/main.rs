@@ -5,3 +5,5 @@ mod helpers;
 mod health;
 mod purge_tokens;
 mod replicas;
+mod report;
+mod unverified_accounts;
