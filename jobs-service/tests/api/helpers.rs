@@ -125,7 +125,7 @@ pub struct TestApp {
     pub address: String,
     pub http: reqwest::Client,
     /// Dropped (the database with it) when the test ends.
-    pub _database: Arc<TestDatabase>,
+    pub database: Arc<TestDatabase>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -148,7 +148,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp {
         address,
         http: reqwest::Client::new(),
-        _database: database,
+        database,
     }
 }
 

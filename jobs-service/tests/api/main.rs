@@ -2,8 +2,11 @@
 
 mod helpers;
 
+mod cli;
 mod health;
+mod metrics;
 mod purge_tokens;
 mod replicas;
 mod report;
+mod schema;
 mod unverified_accounts;
