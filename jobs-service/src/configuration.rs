@@ -84,14 +84,16 @@ impl ReportSettings {
 }
 
 impl Settings {
-    /// This replica's runner name.
+    /// This replica's runner name: `runner_id`, or `<hostname>-<pid>`.
     pub fn runner_name(&self) -> String {
         if !self.runner_id.trim().is_empty() {
             return self.runner_id.trim().to_owned();
         }
-        let host = std::fs::read_to_string("/etc/hostname")
-            .map(|name| name.trim().to_owned())
+        // Kubernetes sets HOSTNAME to the pod's name.
+        let host = std::env::var("HOSTNAME")
             .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|name| name.trim().to_owned())
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| "localhost".to_owned());
         format!("{host}-{}", std::process::id())

@@ -199,3 +199,47 @@ async fn a_runner_killed_mid_run_is_taken_over_at_a_later_tick_and_no_family_is_
         0
     );
 }
+
+#[tokio::test]
+async fn sigterm_stops_a_running_job_between_batches_and_records_it_as_interrupted() {
+    let database = migrated_database();
+    let mut conn = connect(&database);
+    seed_client_and_user(&mut conn);
+    execute(
+        &mut conn,
+        "INSERT INTO access_tokens (token_hash, client_id, scope, issued_at, expires_at) \
+         SELECT 'expired-' || n, 'c1', 'read', now(), now() - interval '1 minute' - n * interval '1 millisecond' \
+         FROM generate_series(1, 100000) AS n",
+    );
+    let mut replica = Replica::start(
+        &database.url,
+        &[
+            ("JOBS_RUNNER_ID", "stopping"),
+            ("JOBS_PURGE_TOKENS__ENABLED", "true"),
+            ("JOBS_PURGE_TOKENS__SCHEDULE", "* * * * * *"),
+            ("JOBS_PURGE_TOKENS__BATCH_SIZE", "100"),
+            ("JOBS_PURGE_TOKENS__PAUSE_MS", "20"),
+        ],
+    );
+    eventually(Duration::from_secs(30), "the purge to be under way", || {
+        (count(&mut conn, "SELECT count(*) AS count FROM access_tokens") < 100_000).then_some(())
+    })
+    .await;
+
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &replica.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success());
+    let exit = eventually(Duration::from_secs(30), "the replica to exit", || {
+        replica.child.try_wait().expect("the child can be waited for")
+    })
+    .await;
+
+    assert!(exit.success(), "{exit:?}");
+    let all = runs(&mut conn);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].status, "interrupted");
+    assert!(all[0].finished_at.is_some());
+    assert!(count(&mut conn, "SELECT count(*) AS count FROM access_tokens") > 0);
+}
