@@ -8,7 +8,8 @@
 //! It creates a scratch PostgreSQL database (TEST_DATABASE_SERVER_URL, default
 //! postgres://postgres@127.0.0.1:5432) with the auth-server's schema and the jobs-service's, then:
 //! 1. purge rate: inserts `--rows` expired and as many live access tokens, runs purge-tokens once
-//!    and prints rows/s (and checks that exactly the expired rows went);
+//!    and prints rows/s (and checks that exactly the expired rows went); then the same for
+//!    `--rows` refresh tokens in grant families of five, past the retention;
 //! 2. with `--auth-server PATH`: starts that auth-server binary on the same database, loads
 //!    `POST /oauth2/token` (client_credentials, which inserts into the table being purged) without
 //!    a purge, then again while a purge of `--rows` fresh expired rows runs, and prints both p99s
@@ -73,6 +74,25 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "purge rate: {deleted} rows in {seconds:.2} s = {:.0} rows/s",
+        deleted as f64 / seconds
+    );
+
+    // Grant families: rows / 5 families of five refresh tokens each, all past the retention.
+    let families = rows / 5;
+    conn.batch_execute(&format!(
+        "INSERT INTO grants (id, client_id, scope, created_at) \
+         SELECT 'family-' || n, 'seed', 'read', now() - interval '90 days' FROM generate_series(1, {families}) AS n; \
+         INSERT INTO users (id, username, email, password_hash, created_at, updated_at) \
+         VALUES ('seed', 'seed', 'seed@example.test', 'x', now(), now()); \
+         INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, issued_at, expires_at) \
+         SELECT 'token-' || n || '-' || k, 'family-' || n, 'seed', 'seed', 'read', now() - interval '90 days', \
+                now() - interval '60 days' + n * interval '10 milliseconds' + k * interval '1 millisecond' \
+         FROM generate_series(1, {families}) AS n, generate_series(1, 5) AS k; \
+         ANALYZE grants; ANALYZE refresh_tokens;"
+    ))?;
+    let (deleted, seconds) = purge(&settings).await?;
+    println!(
+        "family purge rate: {families} families ({deleted} rows: grants and refresh tokens) in {seconds:.2} s = {:.0} rows/s",
         deleted as f64 / seconds
     );
 
