@@ -94,10 +94,14 @@ async fn run_job(settings: Settings, job: Job) -> anyhow::Result<()> {
     let runner = format!("cli:{}", settings.runner_name());
     let (stop, stopping) = tokio::sync::watch::channel(false);
     // Ctrl-C or SIGTERM stops the job at its next batch boundary, recorded as `interrupted`.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop.send(true);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
         }
+        let _ = stop.send(true);
     });
     let now = chrono::Utc::now().naive_utc();
     match jobs::run_once(&settings, job, &runner, now, stopping).await? {

@@ -48,6 +48,22 @@ async fn run_executes_a_job_once_and_runs_list_shows_it() {
 }
 
 #[tokio::test]
+async fn run_does_nothing_while_another_runner_holds_the_job() {
+    let database = migrated_database();
+    let mut holder = connect(&database);
+    // The lock a replica running purge-tokens holds (namespace "jobs", job 1).
+    execute(&mut holder, "SELECT pg_advisory_lock(1785684595, 1)");
+
+    let output = jobs_service(&database.url, &["run", "purge-tokens"], &[]);
+
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("running on another runner"), "{stderr}");
+    let mut conn = connect(&database);
+    assert_eq!(count(&mut conn, "SELECT count(*) AS count FROM job_runs"), 0);
+}
+
+#[tokio::test]
 async fn migrate_applies_the_jobs_migrations_after_the_auth_ones() {
     let database = TestDatabase::create();
     let mut conn = connect(&database);
