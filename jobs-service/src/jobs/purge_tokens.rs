@@ -493,3 +493,54 @@ fn delete_empty_grants(
     .execute(conn)?;
     Ok((deleted, last))
 }
+
+#[cfg(test)]
+mod tests {
+    use shared::configuration::Layered;
+
+    use super::*;
+
+    fn batcher() -> Batcher {
+        let settings = crate::configuration::Settings::defaults().unwrap().purge_tokens;
+        Batcher::new(&PurgeTokensSettings {
+            batch_size: 1000,
+            batch_budget_ms: 2000,
+            ..settings
+        })
+    }
+
+    fn timeout() -> diesel::result::Error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new("canceling statement due to statement timeout".to_owned()),
+        )
+    }
+
+    #[test]
+    fn a_slow_batch_halves_the_size_and_quick_ones_grow_it_back_to_the_configured_size() {
+        let mut batcher = batcher();
+
+        batcher.after(Duration::from_millis(1500));
+        assert_eq!(batcher.size, 500);
+        batcher.after(Duration::from_millis(700));
+        assert_eq!(
+            batcher.size, 500,
+            "between a quarter and half of the budget: unchanged"
+        );
+        batcher.after(Duration::from_millis(100));
+        batcher.after(Duration::from_millis(100));
+        assert_eq!(batcher.size, 1000, "never above batch_size");
+    }
+
+    #[test]
+    fn a_batch_cancelled_by_the_budget_is_retried_smaller_and_the_run_fails_after_five_in_a_row() {
+        let mut batcher = batcher();
+
+        for expected in [500, 250, 125, 62, 31] {
+            batcher.after_timeout(timeout()).unwrap();
+            assert_eq!(batcher.size, expected);
+        }
+        assert!(batcher.after_timeout(timeout()).is_err());
+        assert!(is_timeout(&timeout()));
+    }
+}
