@@ -16,6 +16,7 @@ use crate::configuration::Settings;
 use crate::db::runs::{self, JobRun};
 use crate::session::JobSession;
 
+mod batches;
 pub mod purge_tokens;
 pub mod report;
 pub mod unverified_accounts;
