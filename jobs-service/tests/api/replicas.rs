@@ -148,33 +148,27 @@ async fn a_runner_killed_mid_run_is_taken_over_at_a_later_tick_and_no_family_is_
         },
     )
     .await;
-
-    first.kill();
-
-    let running = runs(&mut conn);
-    assert_eq!(running.len(), 1, "{running:?}");
-    assert_eq!(running[0].status, "running");
-    assert_eq!(running[0].runner, "first");
-    let remaining = count(&mut conn, "SELECT count(*) AS count FROM grants");
-    assert!(remaining > 0, "the first run finished before it was killed");
-    // Every family left is whole: no grant with fewer than its 5 tokens.
-    assert_eq!(
-        count(
-            &mut conn,
-            "SELECT count(*) AS count FROM grants g \
-             WHERE (SELECT count(*) FROM refresh_tokens r WHERE r.grant_id = g.id) <> 5"
-        ),
-        0
-    );
-    assert_eq!(
-        count(&mut conn, "SELECT count(*) AS count FROM refresh_tokens"),
-        remaining * 5
-    );
-
+    // The second replica competes from now on, skipping every tick while the first holds the job.
     let _second = Replica::start(
         &database.url,
         &[&slow[..], &[("JOBS_RUNNER_ID", "second")]].concat(),
     );
+
+    first.kill();
+    let killed_at: NaiveDateTime = diesel::select(diesel::dsl::sql::<Timestamp>(
+        "(now() AT TIME ZONE 'UTC')::timestamp",
+    ))
+    .get_result(&mut conn)
+    .unwrap();
+
+    // Every family left is whole, and no token is left without its family (one snapshot each,
+    // while the second runner may already be deleting).
+    let whole_families = "SELECT count(*) AS count FROM grants g \
+                          WHERE (SELECT count(*) FROM refresh_tokens r WHERE r.grant_id = g.id) <> 5";
+    let stray_tokens =
+        "SELECT ((SELECT count(*) FROM refresh_tokens) - 5 * (SELECT count(*) FROM grants))::BIGINT AS count";
+    assert_eq!(count(&mut conn, whole_families), 0);
+    assert_eq!(count(&mut conn, stray_tokens), 0);
     let taken_over = eventually(
         Duration::from_secs(60),
         "the second runner to finish the purge",
@@ -187,12 +181,25 @@ async fn a_runner_killed_mid_run_is_taken_over_at_a_later_tick_and_no_family_is_
     .await;
 
     let all = runs(&mut conn);
-    let first_run = all
+    let first_runs: Vec<&Run> = all.iter().filter(|run| run.runner == "first").collect();
+    assert_eq!(first_runs.len(), 1, "{all:?}");
+    assert_eq!(first_runs[0].status, "abandoned");
+    let second_started = all
         .iter()
-        .find(|run| run.runner == "first")
-        .expect("the first run is recorded");
-    assert_eq!(first_run.status, "abandoned");
-    assert!(first_run.started_at < taken_over.started_at);
+        .filter(|run| run.runner == "second")
+        .map(|run| run.started_at)
+        .min();
+    assert_eq!(
+        second_started,
+        Some(taken_over.started_at),
+        "the takeover was the second's first run"
+    );
+    // Taken over at one of the next ticks (the schedule ticks every second).
+    let delay = taken_over.started_at - killed_at;
+    assert!(
+        delay < chrono::Duration::seconds(10),
+        "taken over {delay} after the kill"
+    );
     assert_eq!(count(&mut conn, "SELECT count(*) AS count FROM grants"), 0);
     assert_eq!(
         count(&mut conn, "SELECT count(*) AS count FROM refresh_tokens"),
