@@ -1,17 +1,24 @@
 //! Building the application on a bound listener: the standard endpoints and middleware of
-//! `shared::server::HttpService`, and this service's readiness checks.
+//! `shared::server::HttpService`, this service's readiness checks, and the job scheduler.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use shared::db::build_pool;
+use shared::db::{DbPool, build_pool};
 use shared::health::{Readiness, database_check};
 use shared::server::HttpService;
 
 use crate::configuration::Settings;
+use crate::scheduler::Scheduler;
 
 /// A running jobs-service.
-pub struct Application(HttpService);
+pub struct Application {
+    http: HttpService,
+    scheduler: Scheduler,
+    shutdown_timeout: Duration,
+}
 
 impl Application {
     /// Binds `settings.listen_addr` (port 0 picks a free port) and builds the server.
@@ -21,25 +28,58 @@ impl Application {
         Self::build_with_listener(settings, listener).await
     }
 
-    /// Builds the server on an already bound listener.
+    /// Builds the server on an already bound listener, and starts the schedule.
     pub async fn build_with_listener(
         settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
-        // The database is not contacted here: the service starts while it is down and reports
-        // not-ready until it answers.
-        let readiness = Readiness::new(vec![("database", database_check(build_pool(&settings.database)))]);
-        let service = HttpService::start(listener, settings.workers, settings.shutdown, readiness, |_| {})?;
-        Ok(Application(service))
+        let pool = build_pool(&settings.database);
+        if settings.database.migrate_on_start {
+            migrate(&pool).await?;
+        }
+        // Otherwise the database is not contacted here: the service starts while it is down,
+        // reports not-ready, and its jobs fail (and are retried at their next tick) until it answers.
+        let readiness = Readiness::new(vec![("database", database_check(pool.clone()))]);
+        let shutdown_timeout = Duration::from_millis(settings.shutdown.timeout_ms);
+        let http = HttpService::start(
+            listener,
+            settings.workers,
+            settings.shutdown.clone(),
+            readiness,
+            |_| {},
+        )?;
+        let scheduler = Scheduler::start(Arc::new(settings), pool);
+        Ok(Application {
+            http,
+            scheduler,
+            shutdown_timeout,
+        })
     }
 
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
-        self.0.port()
+        self.http.port()
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains gracefully.
+    /// Serves until SIGTERM/SIGINT, then drains: the HTTP server, then the jobs (which stop at
+    /// their next batch boundary).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.0.run_until_stopped().await
+        let served = self.http.run_until_stopped().await;
+        self.scheduler.stop(self.shutdown_timeout).await;
+        served
     }
+}
+
+/// Applies the jobs-service's pending migrations (`jobs-service migrate`, or at start when
+/// `database.migrate_on_start`). The auth-server's migrations must have been applied first.
+pub async fn migrate(pool: &DbPool) -> anyhow::Result<Vec<String>> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool
+            .get()
+            .context("cannot connect to the database to migrate it (DATABASE_URL)")?;
+        shared::db::run_migrations(&mut conn, crate::db::MIGRATIONS)
+    })
+    .await
+    .context("the migration task did not complete")?
 }

@@ -7,7 +7,13 @@ use crate::db;
 use crate::domain::time;
 
 /// Claims that come from the account itself, not from stored attributes.
-const RESERVED: [&str; 5] = ["sub", "email", "email_verified", "preferred_username", "updated_at"];
+const RESERVED: [&str; 5] = [
+    "sub",
+    "email",
+    "email_verified",
+    "preferred_username",
+    "updated_at",
+];
 
 /// Sets one claim of a user. `value` is stored as a JSON string, or parsed as JSON with
 /// `value_is_json` (for structured claims such as `address`).

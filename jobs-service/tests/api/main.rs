@@ -1,5 +1,12 @@
-//! The jobs-service's API tests: one binary, one module per resource.
+//! The jobs-service's API tests: one binary, one module per concern.
 
 mod helpers;
 
+mod cli;
 mod health;
+mod metrics;
+mod purge_tokens;
+mod replicas;
+mod report;
+mod schema;
+mod unverified_accounts;

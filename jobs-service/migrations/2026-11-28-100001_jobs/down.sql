@@ -1,0 +1,2 @@
+DROP TABLE jobs_unverified_reminders;
+DROP TABLE job_runs;
