@@ -64,6 +64,9 @@ async fn start_platform_on(amqp_url: String) -> Platform {
     let mut auth = auth_server::configuration::Settings::defaults().unwrap();
     auth.database.url = SecretString::from(auth_database.url.clone());
     auth.workers = 1;
+    auth.keys.encryption_key = Some(SecretString::from(
+        "ZTJlLXRlc3Qta2V5LWVuY3J5cHRpb24ta2V5LTMyYnk=".to_owned(),
+    ));
     auth.amqp.url = amqp_url;
     auth.amqp.namespace = namespace;
     auth.amqp.reconnect.max_ms = 500;

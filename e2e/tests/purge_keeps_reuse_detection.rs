@@ -22,6 +22,9 @@ struct Revocation {
     revoked_reason: Option<String>,
 }
 
+/// The `keys.encryption_key` of this test (base64 of 32 bytes).
+const KEY_ENCRYPTION_KEY: &str = "ZTJlLXRlc3Qta2V5LWVuY3J5cHRpb24ta2V5LTMyYnk=";
+
 #[tokio::test]
 async fn a_rotated_refresh_token_presented_after_a_purge_inside_the_retention_still_revokes_its_family() {
     // The auth-server (which migrates its schema on start), then the jobs-service's tables.
@@ -29,6 +32,8 @@ async fn a_rotated_refresh_token_presented_after_a_purge_inside_the_retention_st
     let mut auth_settings = auth_server::configuration::Settings::defaults().unwrap();
     auth_settings.database.url = SecretString::from(database.url.clone());
     auth_settings.workers = 1;
+    auth_settings.outbox.relay_enabled = false; // The security alert stays in the outbox here.
+    auth_settings.keys.encryption_key = Some(SecretString::from(KEY_ENCRYPTION_KEY.to_owned()));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let auth = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     auth_settings.issuer = auth.clone();
