@@ -1,0 +1,303 @@
+//! Messaging against the real RabbitMQ of this machine (each test in its own namespace): what the
+//! publisher counts as success, how the supervisor recovers a lost link, and how the outbox relay
+//! publishes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use secrecy::SecretString;
+use shared::configuration::DatabaseSettings;
+use shared::messaging::contracts::{EmailTemplate, Envelope, Exchange, SendEmail};
+use shared::messaging::outbox::{self, OutboxMessage, outbox_messages};
+use shared::messaging::publisher::{Outgoing, PublishError, Publisher};
+use shared::messaging::relay::{OutboxRelay, RelaySettings};
+use shared::messaging::settings::AmqpSettings;
+use shared::messaging::supervisor::Supervisor;
+use shared::messaging::topology::{QueueSpec, Topology};
+use shared::resilience::BackoffSettings;
+use shared::testing::TestDatabase;
+use shared::testing::amqp::{TopologyGuard, amqp_url, unique_namespace};
+use shared::testing::fault_proxy::FaultProxy;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The outbox table lives in the auth database; its migrations create it.
+const AUTH_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../auth-server/migrations");
+const WAIT: Duration = Duration::from_secs(20);
+
+fn settings(url: String, namespace: &str) -> AmqpSettings {
+    AmqpSettings {
+        url: SecretString::from(url),
+        namespace: namespace.to_owned(),
+        heartbeat_secs: 5,
+        connect_timeout_ms: 2000,
+        reconnect: BackoffSettings {
+            base_ms: 50,
+            max_ms: 300,
+            jitter: true,
+        },
+        publish_timeout_ms: 3000,
+    }
+}
+
+/// A topology with one test queue bound to `commands` with `test.ping`.
+fn ping_topology(namespace: &str) -> (Topology, String) {
+    let base = Topology::new(namespace);
+    let queue = base.name("test.ping");
+    let topology = base.with_queue(QueueSpec {
+        name: queue.clone(),
+        arguments: Vec::new(),
+        bindings: vec![(
+            Topology::new(namespace).exchange(Exchange::Commands),
+            "test.ping".to_owned(),
+        )],
+    });
+    (topology, queue)
+}
+
+async fn connected(settings: AmqpSettings, topology: Topology) -> Supervisor {
+    let supervisor = Supervisor::new(settings, topology);
+    supervisor.start();
+    supervisor.wait_connected(WAIT).await.expect("connected");
+    supervisor
+}
+
+fn ping<'a>(exchange: &'a str, routing_key: &'a str, id: &'a str) -> Outgoing<'a> {
+    Outgoing {
+        exchange,
+        routing_key,
+        message_id: id,
+        message_type: "test.ping",
+        body: b"{}",
+        headers: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_message_no_queue_can_route_is_an_error_not_a_success() {
+    let namespace = unique_namespace();
+    let (topology, _) = ping_topology(&namespace);
+    let _guard = TopologyGuard::new(topology.clone());
+    let supervisor = connected(settings(amqp_url(), &namespace), topology.clone()).await;
+    let publisher = Publisher::new(supervisor);
+    let exchange = topology.exchange(Exchange::Commands);
+
+    let routed = publisher.publish(&ping(&exchange, "test.ping", "m1")).await;
+    let unroutable = publisher.publish(&ping(&exchange, "nobody.listens", "m2")).await;
+
+    assert!(routed.is_ok(), "{routed:?}");
+    assert!(
+        matches!(unroutable, Err(PublishError::Unroutable { .. })),
+        "{unroutable:?}"
+    );
+}
+
+#[tokio::test]
+async fn publishing_without_a_link_is_an_error_and_readiness_says_so() {
+    let namespace = unique_namespace();
+    let supervisor = Supervisor::new(
+        settings("amqp://guest:guest@127.0.0.1:1/%2f".to_owned(), &namespace),
+        Topology::new(&namespace),
+    );
+    supervisor.start();
+
+    let published = Publisher::new(supervisor.clone())
+        .publish(&ping("x", "y", "m1"))
+        .await;
+
+    assert!(
+        matches!(published, Err(PublishError::NotConnected)),
+        "{published:?}"
+    );
+    assert_eq!(
+        (supervisor.readiness_check())().await,
+        Err("not connected to the message broker".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn after_losing_the_link_the_supervisor_reconnects_redeclares_and_restarts_its_consumers() {
+    let namespace = unique_namespace();
+    let (topology, queue) = ping_topology(&namespace);
+    let _guard = TopologyGuard::new(topology.clone());
+    let proxy = FaultProxy::start("127.0.0.1:5672").await;
+    let (received, mut inbox) = mpsc::unbounded_channel::<String>();
+    let supervisor = Supervisor::new(
+        settings(
+            format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
+            &namespace,
+        ),
+        topology.clone(),
+    );
+    let consumed_queue = queue.clone();
+    supervisor.add_consumer(move |channel, stop| {
+        let (queue, received) = (consumed_queue.clone(), received.clone());
+        async move {
+            let mut consumer = channel
+                .basic_consume(
+                    queue.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+            loop {
+                let delivery = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    next = consumer.next() => match next {
+                        Some(Ok(delivery)) => delivery,
+                        _ => return,
+                    },
+                };
+                let id = delivery.properties.message_id().as_ref().unwrap().to_string();
+                delivery.ack(BasicAckOptions::default()).await.unwrap();
+                received.send(id).unwrap();
+            }
+        }
+    });
+    supervisor.start();
+    supervisor.wait_connected(WAIT).await.unwrap();
+    let direct = connected(settings(amqp_url(), &namespace), topology.clone()).await;
+    let publisher = Publisher::new(direct.clone());
+    let exchange = topology.exchange(Exchange::Commands);
+    publisher
+        .publish(&ping(&exchange, "test.ping", "before"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(WAIT, inbox.recv()).await.unwrap().unwrap(),
+        "before"
+    );
+
+    // The link goes; meanwhile the queue disappears from the broker.
+    proxy.cut();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while supervisor.is_connected() {
+        assert!(tokio::time::Instant::now() < deadline, "the loss is noticed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let link = direct.link().unwrap();
+    let channel = link.connection.create_channel().await.unwrap();
+    channel
+        .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    proxy.restore();
+
+    // Back: the queue is declared again and the consumer runs again.
+    supervisor.wait_connected(WAIT).await.expect("reconnected");
+    publisher
+        .publish(&ping(&exchange, "test.ping", "after"))
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(WAIT, inbox.recv()).await.unwrap().unwrap(),
+        "after"
+    );
+}
+
+fn relay_settings(poll_interval_ms: u64) -> RelaySettings {
+    RelaySettings {
+        batch_size: 50,
+        poll_interval_ms,
+        lease_secs: 30,
+        retry: BackoffSettings {
+            base_ms: 100,
+            max_ms: 200,
+            jitter: false,
+        },
+    }
+}
+
+fn outbox_database() -> (TestDatabase, shared::db::DbPool) {
+    let database = TestDatabase::create();
+    let pool = shared::db::build_pool(&DatabaseSettings {
+        url: SecretString::from(database.url.clone()),
+        pool_size: 2,
+        acquire_timeout_ms: 2000,
+        statement_timeout_ms: 5000,
+        migrate_on_start: false,
+    });
+    shared::db::run_migrations(&mut pool.get().unwrap(), AUTH_MIGRATIONS).unwrap();
+    (database, pool)
+}
+
+fn row(pool: &shared::db::DbPool, message_id: &str) -> OutboxMessage {
+    outbox_messages::table
+        .find(message_id)
+        .select(OutboxMessage::as_select())
+        .first(&mut pool.get().unwrap())
+        .unwrap()
+}
+
+async fn wait_until(mut condition: impl FnMut() -> bool, what: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_relay_publishes_a_nudged_row_at_once_and_keeps_an_unroutable_one_for_later() {
+    let (_database, pool) = outbox_database();
+    let namespace = unique_namespace();
+    let email_queue = Topology::new(&namespace).name("email.send");
+    let topology = Topology::new(&namespace).with_queue(QueueSpec {
+        name: email_queue.clone(),
+        arguments: Vec::new(),
+        bindings: vec![(
+            Topology::new(&namespace).exchange(Exchange::Commands),
+            "email.send".to_owned(),
+        )],
+    });
+    let _guard = TopologyGuard::new(topology.clone());
+    let supervisor = connected(settings(amqp_url(), &namespace), topology).await;
+    let stop = CancellationToken::new();
+    // A poll interval far longer than the test: only the nudge can make it publish in time.
+    let relay = OutboxRelay::start(
+        pool.clone(),
+        Publisher::new(supervisor),
+        relay_settings(600_000),
+        stop.clone(),
+    );
+
+    let email = Envelope::new(
+        SendEmail {
+            to: "ada@example.com".to_owned(),
+            template: EmailTemplate::Test,
+            variables: Default::default(),
+        },
+        None,
+    );
+    let mut conn = pool.get().unwrap();
+    outbox::enqueue(&mut conn, &email).unwrap();
+    let mut stray = row(&pool, &email.message_id);
+    stray.message_id = "stray".to_owned();
+    stray.routing_key = "nobody.listens".to_owned();
+    diesel::insert_into(outbox_messages::table)
+        .values(&stray)
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    relay.nudge();
+
+    wait_until(
+        || row(&pool, &email.message_id).published_at.is_some(),
+        "the nudged row is published",
+    )
+    .await;
+    let unroutable = row(&pool, "stray");
+    assert!(unroutable.published_at.is_none());
+    assert_eq!(unroutable.attempts, 1);
+    assert!(unroutable.last_error.unwrap().contains("no queue is bound"));
+    assert_eq!(outbox::pending_count(&mut pool.get().unwrap()).unwrap(), 1);
+    stop.cancel();
+}
