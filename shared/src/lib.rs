@@ -2,6 +2,7 @@
 //! telemetry, the request id, the JSON error body, the database pool and migrations runner, the
 //! health/readiness/metrics endpoints and graceful shutdown.
 
+pub mod auth_schema;
 pub mod cli;
 pub mod configuration;
 pub mod db;

@@ -2,6 +2,8 @@
 //! Queries are small functions over `&mut DbConn` returning `QueryResult`.
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+/// The auth database's tables, declared in `shared` (the jobs-service works on them too).
+pub use shared::auth_schema as schema;
 
 pub mod access_tokens;
 pub mod account_events;
@@ -14,7 +16,6 @@ pub mod grants;
 pub mod login_sessions;
 pub mod models;
 pub mod refresh_tokens;
-pub mod schema;
 pub mod scopes;
 pub mod signing_keys;
 pub mod user_claims;

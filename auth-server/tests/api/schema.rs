@@ -1,4 +1,4 @@
-//! `src/db/schema.rs` is kept by hand (backend-neutral types); this fails when it drifts from the
+//! `shared/src/auth_schema.rs` is kept by hand (backend-neutral types); this fails when it drifts from the
 //! migrations: a table or column missing on either side, or a nullability that differs.
 
 use std::collections::BTreeSet;
@@ -91,7 +91,7 @@ async fn schema_rs_lists_exactly_the_migrated_tables_and_columns() {
 /// The columns `schema.rs` (and the outbox table that `shared` declares) declare `Nullable<…>`.
 fn nullable_in_schema_rs() -> BTreeSet<String> {
     let sources = [
-        include_str!("../../src/db/schema.rs"),
+        include_str!("../../../shared/src/auth_schema.rs"),
         include_str!("../../../shared/src/messaging/outbox.rs"),
     ];
     let mut table = String::new();

@@ -1,5 +1,7 @@
-// The tables of the auth-server, kept by hand with backend-neutral types (see diesel.toml);
-// `tests/api/schema.rs` fails when this drifts from the migrations.
+//! The tables of the auth database, kept by hand with backend-neutral types (see the auth-server's
+//! diesel.toml). The auth-server owns them and their migrations; they are declared here because the
+//! jobs-service reads and deletes in the same database (DESIGN.md). The auth-server's
+//! `tests/api/schema.rs` fails when this drifts from the migrations.
 
 diesel::table! {
     access_tokens (token_hash) {
