@@ -19,7 +19,8 @@ use shared::testing::amqp::{PrivateBroker, TopologyGuard, unique_namespace};
 use shared::testing::fault_proxy::FaultProxy;
 use shared::testing::smtp_sink::{SinkMessage, SmtpSink};
 
-const WAIT: Duration = Duration::from_secs(30);
+/// Generous: CI runs these next to the jobs-service's million-row purges.
+const WAIT: Duration = Duration::from_secs(60);
 
 /// The auth-server and the email-service on their own databases, a broker namespace, a sink.
 struct Platform {
@@ -59,6 +60,7 @@ async fn start_platform_on(amqp_url: String) -> Platform {
     email.consumer.retry_delays_ms = vec![200, 400];
     let topology = TopologyGuard::new(email_service::topology::topology(&namespace, &email.consumer));
     let mailer = email_service::startup::Application::build(email).await.unwrap();
+    let mailer_address = format!("http://127.0.0.1:{}/readyz", mailer.port());
     tokio::spawn(mailer.run_until_stopped());
 
     let mut auth = auth_server::configuration::Settings::defaults().unwrap();
@@ -80,6 +82,21 @@ async fn start_platform_on(amqp_url: String) -> Platform {
         .await
         .unwrap();
     tokio::spawn(server.run_until_stopped());
+    // The email-service is connected (its queues are declared, its consumers run) before a test
+    // takes the broker away.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while reqwest::get(&mailer_address)
+        .await
+        .map(|answer| answer.status().as_u16())
+        .ok()
+        != Some(200)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the email-service never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     Platform {
         issuer,

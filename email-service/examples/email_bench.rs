@@ -106,7 +106,8 @@ async fn main() -> anyhow::Result<()> {
         .await
         .ok_or_else(|| anyhow::anyhow!("cannot reach RabbitMQ"))?;
     let service = email_service::startup::Application::build(settings.clone()).await?;
-    tokio::spawn(service.run_until_stopped());
+    let stop_service = service.stop_handle();
+    let service = tokio::spawn(service.run_until_stopped());
 
     let started = Instant::now();
     let stop = CancellationToken::new();
@@ -129,7 +130,11 @@ async fn main() -> anyhow::Result<()> {
     relay.nudge();
     sink.wait_for(messages, Duration::from_secs(3600)).await;
     let elapsed = started.elapsed();
+    // Stop everything that would declare the topology again before the guard deletes it.
     stop.cancel();
+    stop_service.stop(true).await;
+    service.await??;
+    supervisor.shutdown().await;
 
     let accepted = sink.messages().len();
     println!(

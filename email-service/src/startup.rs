@@ -71,6 +71,12 @@ impl Application {
         self.http.port()
     }
 
+    /// Stops the service as SIGTERM would; `run_until_stopped` then returns once the consumers
+    /// have finished.
+    pub fn stop_handle(&self) -> actix_web::dev::ServerHandle {
+        self.http.handle()
+    }
+
     /// Serves until SIGTERM/SIGINT; then stops taking messages, finishes and acks the one in
     /// progress, and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

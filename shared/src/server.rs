@@ -76,6 +76,12 @@ impl HttpService {
         self.port
     }
 
+    /// A handle that stops the server as SIGTERM would (for benchmarks and tools that run a
+    /// service in their own process).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until SIGTERM/SIGINT, then drains gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();

@@ -17,11 +17,13 @@ async fn metrics_show_the_backlog_and_then_the_runs_and_rows_purged() {
          SELECT 'expired-' || n, 'c1', 'read', now(), now() - interval '1 minute' FROM generate_series(1, 3) AS n",
     );
 
-    // The gauge is refreshed every second.
+    // The gauges are refreshed every second, one step after another: wait for both.
     let mut backlog = String::new();
     for _ in 0..200 {
         backlog = app.get("/metrics").await.text().await.unwrap();
-        if backlog.contains("jobs_backlog_rows{table=\"access_tokens\"} 3") {
+        if backlog.contains("jobs_backlog_rows{table=\"access_tokens\"} 3")
+            && backlog.contains("jobs_backlog_rows{table=\"login_sessions\"} 0")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

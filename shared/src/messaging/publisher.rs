@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use lapin::BasicProperties;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Confirmation};
 
 use super::supervisor::Supervisor;
 
@@ -27,6 +27,8 @@ pub enum PublishError {
     },
     #[error("no confirm from the broker within {0:?}")]
     Timeout(Duration),
+    #[error("the channel was not in confirm mode: the broker did not confirm")]
+    NotConfirmed,
     #[error("AMQP error: {0}")]
     Amqp(#[from] lapin::Error),
 }
@@ -95,17 +97,18 @@ impl Publisher {
             )
             .await?
             .await?;
-        if confirmation.is_nack() {
-            return Err(PublishError::Nacked);
-        }
-        if let Some(returned) = confirmation.take_message() {
-            return Err(PublishError::Unroutable {
+        match confirmation {
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Ack(Some(returned)) => Err(PublishError::Unroutable {
                 exchange: message.exchange.to_owned(),
                 routing_key: message.routing_key.to_owned(),
                 reason: returned.reply_text.to_string(),
-            });
+            }),
+            Confirmation::Nack(_) => Err(PublishError::Nacked),
+            // Only an explicit broker ack is a success: a channel that lost confirm mode (reset by
+            // a failure) proves nothing.
+            Confirmation::NotRequested => Err(PublishError::NotConfirmed),
         }
-        Ok(())
     }
 }
 
