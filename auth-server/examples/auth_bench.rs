@@ -41,6 +41,8 @@ async fn main() -> anyhow::Result<()> {
     settings.database.url = SecretString::from(database.url.clone());
     // A throw-away key for a throw-away database (base64 of 32 bytes).
     settings.keys.encryption_key = Some(SecretString::from("YmVuY2gta2V5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU="));
+    // No broker link: the measured paths send no email.
+    settings.outbox.relay_enabled = false;
     // The default filter (info), as deployed: request spans are built even though no line is printed.
     settings.log.filter = std::env::var("BENCH_LOG").unwrap_or_else(|_| settings.log.filter.clone());
     if let Some(pool_size) = load::arg("--pool-size") {

@@ -206,6 +206,12 @@ async fn latency_under_purge(
             .env("AUTH_LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("AUTH_ISSUER", &auth)
             .env("AUTH_LOG__FILTER", "warn")
+            // Measured alone: no broker link (nothing here sends email), a throwaway signing key.
+            .env("AUTH_OUTBOX__RELAY_ENABLED", "false")
+            .env(
+                "AUTH_KEYS__ENCRYPTION_KEY",
+                "cHVyZ2UtYmVuY2gta2V5LWVuY3J5cHRpb24ta2V5ISE=",
+            )
             .stdout(Stdio::null())
             .spawn()?,
     );

@@ -16,14 +16,15 @@ pub fn amqp_url() -> String {
     std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
 }
 
-/// A fresh namespace (`test_<pid>_<n>_<nanos>.`).
+/// A fresh namespace, `test_<unix time>_<pid>_<n>.` (`.ci/run` deletes those of killed runs after
+/// three hours, as it drops their databases).
 pub fn unique_namespace() -> String {
-    let nanos = std::time::SystemTime::now()
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|since| since.subsec_nanos())
-        .unwrap_or(0);
+        .unwrap_or_default();
     format!(
-        "test_{}_{}_{nanos}.",
+        "test_{}_{}_{}.",
+        now.as_secs(),
         std::process::id(),
         NAMESPACE_COUNTER.fetch_add(1, Ordering::Relaxed)
     )
