@@ -52,6 +52,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(batch_size) = load::arg("--batch-size") {
         settings.purge_tokens.batch_size = batch_size;
     }
+    if let Some(pause_ms) = load::arg("--pause-ms") {
+        settings.purge_tokens.pause_ms = pause_ms;
+    }
     shared::telemetry::init("purge-bench", &settings.log);
     let settings = Arc::new(settings);
     println!(

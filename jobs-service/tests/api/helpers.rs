@@ -37,6 +37,9 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.database.url = SecretString::from(database_url.to_owned());
     settings.database.pool_size = 2;
     settings.purge_tokens.enabled = false;
+    // Fast purges (the defaults leave room for the token endpoint).
+    settings.purge_tokens.batch_size = 10_000;
+    settings.purge_tokens.pause_ms = 20;
     settings.unverified_accounts.enabled = false;
     settings.report.enabled = false;
     settings.runner_id = "test".to_owned();

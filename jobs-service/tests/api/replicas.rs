@@ -48,6 +48,7 @@ async fn three_replicas_on_a_one_second_schedule_for_a_minute_never_overlap_runs
                     ("JOBS_PURGE_TOKENS__ENABLED", "true"),
                     ("JOBS_PURGE_TOKENS__SCHEDULE", every_second),
                     ("JOBS_PURGE_TOKENS__BATCH_SIZE", "500"),
+                    ("JOBS_PURGE_TOKENS__PAUSE_MS", "20"),
                     ("JOBS_UNVERIFIED_ACCOUNTS__ENABLED", "true"),
                     ("JOBS_UNVERIFIED_ACCOUNTS__SCHEDULE", every_second),
                     ("JOBS_REPORT__ENABLED", "true"),
