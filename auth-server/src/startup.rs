@@ -95,12 +95,5 @@ impl Application {
 
 /// Applies pending migrations (`auth-server migrate`, or at start when `migrate_on_start`).
 pub async fn migrate(pool: &DbPool) -> anyhow::Result<Vec<String>> {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool
-            .get()
-            .context("cannot connect to the database to migrate it (DATABASE_URL)")?;
-        shared::db::run_migrations(&mut conn, db::MIGRATIONS)
-    })
-    .await?
+    shared::db::migrate(pool, db::MIGRATIONS).await
 }

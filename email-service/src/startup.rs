@@ -88,12 +88,5 @@ impl Application {
 
 /// Applies pending migrations of the delivery records.
 pub async fn migrate(pool: &DbPool) -> anyhow::Result<Vec<String>> {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool
-            .get()
-            .context("cannot connect to the database to migrate it (DATABASE_URL)")?;
-        shared::db::run_migrations(&mut conn, crate::db::MIGRATIONS)
-    })
-    .await?
+    shared::db::migrate(pool, crate::db::MIGRATIONS).await
 }

@@ -73,13 +73,5 @@ impl Application {
 /// Applies the jobs-service's pending migrations (`jobs-service migrate`, or at start when
 /// `database.migrate_on_start`). The auth-server's migrations must have been applied first.
 pub async fn migrate(pool: &DbPool) -> anyhow::Result<Vec<String>> {
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool
-            .get()
-            .context("cannot connect to the database to migrate it (DATABASE_URL)")?;
-        shared::db::run_migrations(&mut conn, crate::db::MIGRATIONS)
-    })
-    .await
-    .context("the migration task did not complete")?
+    shared::db::migrate(pool, crate::db::MIGRATIONS).await
 }

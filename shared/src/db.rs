@@ -180,6 +180,20 @@ pub fn is_connection_failure(error: &diesel::result::Error) -> bool {
     }
 }
 
+/// Applies pending migrations from a pool, off the async threads (a service's `migrate` subcommand
+/// and its `migrate_on_start`).
+pub async fn migrate(pool: &DbPool, migrations: EmbeddedMigrations) -> anyhow::Result<Vec<String>> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(|error| {
+            anyhow::anyhow!("cannot connect to the database to migrate it (DATABASE_URL): {error}")
+        })?;
+        run_migrations(&mut conn, migrations)
+    })
+    .await
+    .map_err(|error| anyhow::anyhow!("the migration task did not complete: {error}"))?
+}
+
 /// Applies every pending migration, returning the versions applied.
 pub fn run_migrations(conn: &mut DbConn, migrations: EmbeddedMigrations) -> anyhow::Result<Vec<String>> {
     let applied = conn
