@@ -4,41 +4,10 @@
 use std::collections::BTreeSet;
 
 use auth_server::db::schema::*;
-use diesel::pg::Pg;
-use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+
+use shared::testing::schema::{MigratedColumn, declared, migrated};
 
 use crate::helpers::*;
-
-#[derive(QueryableByName, Debug)]
-struct Column {
-    #[diesel(sql_type = Text)]
-    table_name: String,
-    #[diesel(sql_type = Text)]
-    column_name: String,
-    #[diesel(sql_type = Bool)]
-    nullable: bool,
-}
-
-/// `table.column` for every column diesel selects with `all_columns`, from the SQL it generates.
-fn declared<T>(table: T) -> Vec<String>
-where
-    T: diesel::Table + diesel::query_dsl::methods::SelectDsl<<T as diesel::Table>::AllColumns> + Copy,
-    <T as diesel::query_dsl::methods::SelectDsl<<T as diesel::Table>::AllColumns>>::Output:
-        diesel::query_builder::QueryFragment<Pg>,
-{
-    let sql = diesel::debug_query::<Pg, _>(&table.select(T::all_columns())).to_string();
-    let selected = sql
-        .trim_start_matches("SELECT ")
-        .split(" FROM ")
-        .next()
-        .unwrap()
-        .to_owned();
-    selected
-        .split(", ")
-        .map(|column| column.split(" -- ").next().unwrap().replace('"', ""))
-        .collect()
-}
 
 #[tokio::test]
 async fn schema_rs_lists_exactly_the_migrated_tables_and_columns() {
@@ -66,14 +35,7 @@ async fn schema_rs_lists_exactly_the_migrated_tables_and_columns() {
     .into_iter()
     .collect();
 
-    let migrated: Vec<Column> = app.with_db(|conn| {
-        diesel::sql_query(
-            "SELECT table_name::text, column_name::text, is_nullable = 'YES' AS nullable FROM information_schema.columns \
-             WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
-        )
-        .load(conn)
-        .unwrap()
-    });
+    let migrated: Vec<MigratedColumn> = app.with_db(migrated);
     let migrated_names: BTreeSet<String> = migrated
         .iter()
         .map(|column| format!("{}.{}", column.table_name, column.column_name))

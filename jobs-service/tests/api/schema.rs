@@ -5,42 +5,11 @@
 
 use std::collections::BTreeSet;
 
-use diesel::pg::Pg;
-use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
 use jobs_service::db::schema::*;
 
+use shared::testing::schema::{MigratedColumn, declared, migrated};
+
 use crate::helpers::*;
-
-#[derive(QueryableByName, Debug)]
-struct Column {
-    #[diesel(sql_type = Text)]
-    table_name: String,
-    #[diesel(sql_type = Text)]
-    column_name: String,
-    #[diesel(sql_type = Bool)]
-    nullable: bool,
-}
-
-/// `table.column` for every column diesel selects with `all_columns`, and the nullable ones.
-fn declared<T>(table: T) -> Vec<String>
-where
-    T: diesel::Table + diesel::query_dsl::methods::SelectDsl<<T as diesel::Table>::AllColumns> + Copy,
-    <T as diesel::query_dsl::methods::SelectDsl<<T as diesel::Table>::AllColumns>>::Output:
-        diesel::query_builder::QueryFragment<Pg>,
-{
-    let sql = diesel::debug_query::<Pg, _>(&table.select(T::all_columns())).to_string();
-    let selected = sql
-        .trim_start_matches("SELECT ")
-        .split(" FROM ")
-        .next()
-        .expect("a select list")
-        .to_owned();
-    selected
-        .split(", ")
-        .map(|column| column.split(" -- ").next().expect("a column").replace('"', ""))
-        .collect()
-}
 
 #[tokio::test]
 async fn the_declared_tables_match_the_migrated_ones_column_for_column() {
@@ -58,12 +27,7 @@ async fn the_declared_tables_match_the_migrated_ones_column_for_column() {
         .map(|column| column.split('.').next().unwrap())
         .collect();
 
-    let migrated: Vec<Column> = diesel::sql_query(
-        "SELECT table_name::text, column_name::text, is_nullable = 'YES' AS nullable \
-         FROM information_schema.columns WHERE table_schema = 'public'",
-    )
-    .load(&mut conn)
-    .unwrap();
+    let migrated: Vec<MigratedColumn> = migrated(&mut conn);
     let migrated_names: BTreeSet<String> = migrated
         .iter()
         .filter(|column| tables.contains(column.table_name.as_str()))

@@ -68,4 +68,5 @@ fn maintenance_connection() -> diesel::ConnectionResult<PgConnection> {
 pub mod amqp;
 pub mod fault_proxy;
 pub mod load;
+pub mod schema;
 pub mod smtp_sink;
