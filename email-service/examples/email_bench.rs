@@ -24,29 +24,20 @@ use shared::messaging::supervisor::Supervisor;
 use shared::resilience::BackoffSettings;
 use shared::testing::TestDatabase;
 use shared::testing::amqp::{TopologyGuard, amqp_url, unique_namespace};
+use shared::testing::load;
 use shared::testing::smtp_sink::SmtpSink;
 use tokio_util::sync::CancellationToken;
 
 /// The auth database's schema (the outbox lives there).
 const AUTH_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../auth-server/migrations");
 
-fn argument(name: &str, default: usize) -> usize {
-    let arguments: Vec<String> = std::env::args().collect();
-    arguments
-        .iter()
-        .position(|argument| argument == name)
-        .and_then(|index| arguments.get(index + 1))
-        .map(|value| value.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let messages = argument("--messages", 10_000);
+    let messages: usize = load::arg("--messages").unwrap_or(10_000);
     let default_concurrency = email_service::configuration::Settings::defaults()?
         .consumer
         .concurrency;
-    let concurrency = argument("--concurrency", default_concurrency);
+    let concurrency = load::arg("--concurrency").unwrap_or(default_concurrency);
     let (auth_database, email_database) = (TestDatabase::create(), TestDatabase::create());
     let sink = SmtpSink::start().await;
     let namespace = unique_namespace();

@@ -19,9 +19,10 @@ use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use shared::db::DbPool;
-use shared::messaging::contracts::{Envelope, SendEmail, decode};
-use shared::messaging::publisher::{Outgoing, PublishError, Publisher, header_integer, header_string};
+use shared::db::{DbPool, StoreError};
+use shared::messaging::contracts::{Envelope, Message, SendEmail, decode};
+use shared::messaging::publisher::{Outgoing, PublishError, Publisher, header_integer};
+use shared::messaging::topology::string;
 use tokio_util::sync::CancellationToken;
 
 use crate::db;
@@ -263,15 +264,8 @@ impl EmailConsumer {
     ) -> Result<(), PublishError> {
         metrics::counter!("email_dead_lettered_total").increment(1);
         let exchange = self.queues.dead_letter_exchange.clone();
-        self.republish(
-            delivery,
-            message_id,
-            &exchange,
-            SendEmailKey::KEY,
-            0,
-            Some(reason),
-        )
-        .await
+        self.republish(delivery, message_id, &exchange, SendEmail::TYPE, 0, Some(reason))
+            .await
     }
 
     /// Publishes a copy of the delivery (with confirms) to `exchange`/`routing_key`.
@@ -289,14 +283,14 @@ impl EmailConsumer {
         if let Some(reason) = reason {
             // Bounded: an AMQP header is not a place for a whole SMTP transcript.
             let reason: String = reason.chars().take(500).collect();
-            headers.push((REASON_HEADER, header_string(&reason)));
+            headers.push((REASON_HEADER, string(&reason)));
         }
         let message_type = delivery
             .properties
             .kind()
             .as_ref()
             .map(|kind| kind.to_string())
-            .unwrap_or_else(|| SendEmailKey::KEY.to_owned());
+            .unwrap_or_else(|| SendEmail::TYPE.to_owned());
         self.publisher
             .publish(&Outgoing {
                 exchange,
@@ -308,20 +302,4 @@ impl EmailConsumer {
             })
             .await
     }
-}
-
-/// The routing key of email commands.
-struct SendEmailKey;
-
-impl SendEmailKey {
-    const KEY: &'static str = <SendEmail as shared::messaging::contracts::Message>::TYPE;
-}
-
-/// A failure of the delivery records.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(transparent)]
-    Pool(#[from] shared::db::DbError),
-    #[error(transparent)]
-    Query(#[from] diesel::result::Error),
 }

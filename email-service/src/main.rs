@@ -107,11 +107,7 @@ async fn operate(settings: Settings, command: Command) -> anyhow::Result<serde_j
         } => {
             let pool = build_pool(&settings.database);
             let records = shared::db::run(&pool, move |conn| {
-                Ok::<_, email_service::consumer::StoreError>(email_service::db::list(
-                    conn,
-                    status.as_deref(),
-                    limit,
-                )?)
+                Ok::<_, shared::db::StoreError>(email_service::db::list(conn, status.as_deref(), limit)?)
             })
             .await?;
             serde_json::to_value(records)?

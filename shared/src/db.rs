@@ -72,6 +72,16 @@ impl ManageConnection for DbConnectionManager {
     }
 }
 
+/// A database call that failed: no connection, or the query itself (for callers of [`run`] whose
+/// closure returns diesel errors).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Pool(#[from] DbError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
 /// Why a database call could not be made at all (as opposed to a query that failed).
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

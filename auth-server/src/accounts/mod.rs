@@ -39,18 +39,9 @@ impl AccountContext {
         conn: &mut DbConn,
         user: &User,
         template: EmailTemplate,
-        mut variables: BTreeMap<String, String>,
+        variables: BTreeMap<String, String>,
     ) -> QueryResult<()> {
-        variables.insert("username".to_owned(), user.username.clone());
-        let envelope = Envelope::new(
-            SendEmail {
-                to: user.email.clone(),
-                template,
-                variables,
-            },
-            self.traceparent.clone(),
-        );
-        outbox::enqueue(conn, &envelope)
+        queue_email(conn, user, template, variables, self.traceparent.clone())
     }
 
     /// Creates a single-use link for `user` and queues the email that carries it, unless the user
@@ -99,6 +90,26 @@ impl AccountContext {
         self.email(conn, user, template, variables)?;
         Ok(true)
     }
+}
+
+/// Queues an email to a user through the outbox (the `username` variable is added).
+pub fn queue_email(
+    conn: &mut DbConn,
+    user: &User,
+    template: EmailTemplate,
+    mut variables: BTreeMap<String, String>,
+    traceparent: Option<String>,
+) -> QueryResult<()> {
+    variables.insert("username".to_owned(), user.username.clone());
+    let envelope = Envelope::new(
+        SendEmail {
+            to: user.email.clone(),
+            template,
+            variables,
+        },
+        traceparent,
+    );
+    outbox::enqueue(conn, &envelope)
 }
 
 /// The caller's `traceparent` header, if it is well-formed (W3C Trace Context).

@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use diesel::QueryResult;
 use shared::db::DbConn;
-use shared::messaging::contracts::{EmailTemplate, Envelope, SendEmail};
-use shared::messaging::outbox;
+use shared::messaging::contracts::EmailTemplate;
 
 use crate::db;
 use crate::db::account_events::AccountEvent;
@@ -30,16 +29,6 @@ pub fn refresh_token_reused(
     let Some(user) = db::users::find_by_id(conn, user_id)? else {
         return Ok(());
     };
-    let envelope = Envelope::new(
-        SendEmail {
-            to: user.email,
-            template: EmailTemplate::SecurityAlert,
-            variables: BTreeMap::from([
-                ("username".to_owned(), user.username),
-                ("client_id".to_owned(), client.name.clone()),
-            ]),
-        },
-        None,
-    );
-    outbox::enqueue(conn, &envelope)
+    let variables = BTreeMap::from([("client_id".to_owned(), client.name.clone())]);
+    super::queue_email(conn, &user, EmailTemplate::SecurityAlert, variables, None)
 }

@@ -1,9 +1,6 @@
 //! A real OAuth client library (the `oauth2` crate) completes the authorization code flow with PKCE
 //! and a refresh against our server, with the test posting the login and consent forms as a browser.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl,
@@ -11,31 +8,6 @@ use oauth2::{
 };
 
 use crate::helpers::*;
-
-type HttpFuture = Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, reqwest::Error>> + Send>>;
-
-/// oauth2 5 speaks `http` types; this adapts our reqwest 0.13 to it (its own adapter is for 0.12).
-fn http_client(client: reqwest::Client) -> impl Fn(oauth2::HttpRequest) -> HttpFuture {
-    move |request| {
-        let client = client.clone();
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let response = client
-                .request(parts.method, parts.uri.to_string())
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await?;
-            let mut builder = oauth2::http::Response::builder().status(response.status());
-            for (name, value) in response.headers() {
-                builder = builder.header(name, value);
-            }
-            Ok(builder
-                .body(response.bytes().await?.to_vec())
-                .expect("a valid response"))
-        })
-    }
-}
 
 #[tokio::test]
 async fn the_oauth2_crate_completes_the_code_flow_with_pkce_and_refreshes() {
@@ -46,7 +18,7 @@ async fn the_oauth2_crate_completes_the_code_flow_with_pkce_and_refreshes() {
         .set_auth_uri(AuthUrl::new(app.url("/oauth2/authorize")).unwrap())
         .set_token_uri(TokenUrl::new(app.url("/oauth2/token")).unwrap())
         .set_redirect_uri(RedirectUrl::new(registered.redirect_uri.clone()).unwrap());
-    let http = http_client(no_redirect_client(false));
+    let http = rp_http(no_redirect_client(false));
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (authorize_url, csrf) = client
         .authorize_url(CsrfToken::new_random)

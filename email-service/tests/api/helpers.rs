@@ -28,6 +28,8 @@ pub struct TestEmail {
     pub sink: SmtpSink,
     pub queues: EmailQueues,
     pub publisher: Publisher,
+    /// The test's view of the delivery records.
+    pub pool: shared::db::DbPool,
     // Dropped last: the queues must outlive the service that consumes them.
     _database: TestDatabase,
     _topology: TopologyGuard,
@@ -78,6 +80,7 @@ pub async fn prepare_with(adjust: impl FnOnce(&mut Settings)) -> TestEmail {
     }
     let guard = TopologyGuard::new(topology(&namespace, &settings.consumer));
     let publisher = test_publisher(&settings).await;
+    let pool = shared::db::build_pool(&settings.database);
     TestEmail {
         address: String::new(),
         http: reqwest::Client::new(),
@@ -85,6 +88,7 @@ pub async fn prepare_with(adjust: impl FnOnce(&mut Settings)) -> TestEmail {
         settings,
         sink,
         publisher,
+        pool,
         _database: database,
         _topology: guard,
     }
@@ -209,10 +213,9 @@ impl TestEmail {
 
     /// The delivery record of a message id.
     pub async fn delivery(&self, message_id: &str) -> Option<email_service::db::Delivery> {
-        let pool = shared::db::build_pool(&self.settings.database);
         let message_id = message_id.to_owned();
-        shared::db::run(&pool, move |conn| {
-            Ok::<_, email_service::consumer::StoreError>(email_service::db::find(conn, &message_id)?)
+        shared::db::run(&self.pool, move |conn| {
+            Ok::<_, shared::db::StoreError>(email_service::db::find(conn, &message_id)?)
         })
         .await
         .unwrap()

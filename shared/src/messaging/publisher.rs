@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use lapin::options::BasicPublishOptions;
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Confirmation};
 
 use super::supervisor::Supervisor;
@@ -110,11 +110,6 @@ impl Publisher {
             Confirmation::NotRequested => Err(PublishError::NotConfirmed),
         }
     }
-}
-
-/// An AMQP string header value.
-pub fn header_string(value: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(value))
 }
 
 /// Reads an integer header (the retry count), whatever integer width the sender used.

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::contracts::Exchange;
 use super::outbox::outbox_messages;
 use super::publisher::{Outgoing, Publisher};
-use crate::db::DbPool;
+use crate::db::{DbPool, StoreError};
 use crate::resilience::BackoffSettings;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -34,15 +34,6 @@ pub struct RelaySettings {
     pub lease_secs: i64,
     /// Back-off of a row whose publish failed.
     pub retry: BackoffSettings,
-}
-
-/// A failure to reach or query the outbox.
-#[derive(Debug, thiserror::Error)]
-enum StoreError {
-    #[error(transparent)]
-    Pool(#[from] crate::db::DbError),
-    #[error(transparent)]
-    Query(#[from] diesel::result::Error),
 }
 
 #[derive(QueryableByName, Debug)]

@@ -131,7 +131,7 @@ impl Topology {
     }
 }
 
-/// An AMQP long string argument.
+/// An AMQP long string (a queue argument or a header value).
 pub fn string(value: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(value))
 }

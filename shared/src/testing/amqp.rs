@@ -33,27 +33,17 @@ pub fn unique_namespace() -> String {
 /// Deletes a topology's exchanges and queues when dropped.
 pub struct TopologyGuard {
     topology: Topology,
-    extra_queues: Vec<String>,
 }
 
 impl TopologyGuard {
     pub fn new(topology: Topology) -> TopologyGuard {
-        TopologyGuard {
-            topology,
-            extra_queues: Vec::new(),
-        }
-    }
-
-    /// Also deletes `queue` (one a test declared itself).
-    pub fn also_queue(&mut self, queue: String) {
-        self.extra_queues.push(queue);
+        TopologyGuard { topology }
     }
 }
 
 impl Drop for TopologyGuard {
     fn drop(&mut self) {
-        let mut queues: Vec<String> = self.topology.queues().map(|queue| queue.name.clone()).collect();
-        queues.append(&mut self.extra_queues);
+        let queues: Vec<String> = self.topology.queues().map(|queue| queue.name.clone()).collect();
         let exchanges = self.topology.exchanges();
         // Drop cannot await; a thread with its own small runtime does the deleting.
         let deleting = std::thread::spawn(move || {

@@ -10,9 +10,6 @@ mod prompt;
 mod relying_party;
 mod userinfo;
 
-use std::future::Future;
-use std::pin::Pin;
-
 use auth_server::admin::clients::ClientSpec;
 use serde_json::Value;
 
@@ -136,31 +133,4 @@ pub async fn code_flow_tokens(app: &TestApp, client: &TestClient, extra: &[(&str
     let response = app.exchange_code(client, &code, &pkce.verifier).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
-}
-
-pub type HttpFuture =
-    Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, reqwest::Error>> + Send>>;
-
-/// openidconnect 4 speaks `http` types; this adapts our reqwest 0.13 to it (its own adapter is for
-/// reqwest 0.12, left out with its default features).
-pub fn rp_http(client: reqwest::Client) -> impl Fn(openidconnect::HttpRequest) -> HttpFuture {
-    move |request| {
-        let client = client.clone();
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let response = client
-                .request(parts.method, parts.uri.to_string())
-                .headers(parts.headers)
-                .body(body)
-                .send()
-                .await?;
-            let mut builder = openidconnect::http::Response::builder().status(response.status());
-            for (name, value) in response.headers() {
-                builder = builder.header(name, value);
-            }
-            Ok(builder
-                .body(response.bytes().await?.to_vec())
-                .expect("a valid response"))
-        })
-    }
 }
