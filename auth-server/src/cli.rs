@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use diesel::Connection;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use shared::db::DbConn;
@@ -83,6 +82,9 @@ pub enum ClientsCommand {
 
 #[derive(Debug, Args)]
 pub struct CreateClientArgs {
+    /// The client id (letters, digits, '.', '_', '-'; 3 to 64 characters); random when absent.
+    #[arg(long = "client-id", value_name = "ID")]
+    pub client_id: Option<String>,
     /// Shown to users on the login and consent pages.
     #[arg(long)]
     pub name: String,
@@ -246,7 +248,10 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
 }
 
 fn run_admin(settings: &Settings, command: Command) -> Result<(), CliError> {
-    let mut conn = DbConn::establish(settings.database.url.expose_secret()).map_err(|error| {
+    let session = shared::db::SessionSettings {
+        statement_timeout_ms: settings.database.statement_timeout_ms,
+    };
+    let mut conn = shared::db::connect(settings.database.url.expose_secret(), &session).map_err(|error| {
         CliError::Other(anyhow::anyhow!(
             "cannot connect to the database (DATABASE_URL): {error}"
         ))
@@ -274,6 +279,7 @@ fn clients(conn: &mut DbConn, command: ClientsCommand) -> Result<(), CliError> {
     match command {
         ClientsCommand::Create(args) => {
             let spec = admin::clients::ClientSpec {
+                client_id: args.client_id,
                 name: args.name,
                 public: args.public,
                 grant_types: args.grant_types,

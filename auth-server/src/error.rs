@@ -8,8 +8,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+pub use shared::db::StoreError;
 use shared::db::{DbError, is_connection_failure};
-use shared::http_error::error_chain_fmt;
 
 use crate::pages;
 
@@ -350,31 +350,6 @@ impl From<diesel::result::Error> for PageError {
         } else {
             PageError::internal(error)
         }
-    }
-}
-
-/// A database call that failed, before it is answered in the format of the endpoint.
-#[derive(thiserror::Error)]
-pub enum StoreError {
-    #[error(transparent)]
-    Unavailable(#[from] DbError),
-    #[error("a database query failed")]
-    Query(#[from] diesel::result::Error),
-}
-
-impl StoreError {
-    /// Whether the database could not be reached (as opposed to a query it refused).
-    pub fn is_unavailability(&self) -> bool {
-        match self {
-            StoreError::Unavailable(_) => true,
-            StoreError::Query(error) => is_connection_failure(error),
-        }
-    }
-}
-
-impl std::fmt::Debug for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        error_chain_fmt(self, f)
     }
 }
 

@@ -6,7 +6,6 @@
 //! user out. A client may revoke only tokens issued to it: another client's token is refused with
 //! `invalid_grant` and stays active (§2.1: "the request is refused and the client is informed").
 
-use diesel::Connection;
 use shared::db::DbConn;
 
 use crate::db;
@@ -28,7 +27,7 @@ pub enum Revocation {
 pub fn revoke(conn: &mut DbConn, client: &Client, token: &str) -> diesel::QueryResult<Revocation> {
     let hash = opaque_token::hash(token);
     let now = time::now();
-    conn.transaction(|conn| match TokenKind::of(token) {
+    shared::db::transaction(conn, |conn| match TokenKind::of(token) {
         Some(TokenKind::AccessToken) => match db::access_tokens::find(conn, &hash)? {
             None => Ok(Revocation::NothingToRevoke),
             Some(found) if found.client_id != client.id => Ok(Revocation::NotIssuedToCaller),

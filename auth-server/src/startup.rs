@@ -6,6 +6,7 @@ use actix_web::web;
 use anyhow::Context;
 use shared::db::{DbPool, build_pool};
 use shared::health::{Readiness, database_check};
+use shared::messaging::bus::{Bus, InProcessBus};
 use shared::messaging::publisher::Publisher;
 use shared::messaging::relay::OutboxRelay;
 use shared::messaging::supervisor::Supervisor;
@@ -22,8 +23,15 @@ use crate::{db, pages, routes};
 /// A running auth-server.
 pub struct Application {
     http: HttpService,
-    /// The link to the broker and the outbox relay, when this process relays.
-    messaging: Option<(Supervisor, CancellationToken)>,
+    /// The outbox relay and its stop, and the link to the broker, when this process relays.
+    messaging: Option<Relaying>,
+}
+
+struct Relaying {
+    relay: OutboxRelay,
+    stop: CancellationToken,
+    /// `None` when the relay hands messages to consumers in this process.
+    supervisor: Option<Supervisor>,
 }
 
 impl Application {
@@ -35,9 +43,28 @@ impl Application {
     }
 
     /// Builds the server on an already bound listener (tests bind port 0 first to learn the issuer).
+    /// Its outbox relay publishes to RabbitMQ.
     pub async fn build_with_listener(
         settings: Settings,
         listener: TcpListener,
+    ) -> anyhow::Result<Application> {
+        Self::build_with(settings, listener, None).await
+    }
+
+    /// Builds the server for the one-process platform: its outbox relay hands messages to the
+    /// consumers registered on `bus` in this process instead of RabbitMQ.
+    pub async fn build_in_process(
+        settings: Settings,
+        listener: TcpListener,
+        bus: InProcessBus,
+    ) -> anyhow::Result<Application> {
+        Self::build_with(settings, listener, Some(bus)).await
+    }
+
+    async fn build_with(
+        settings: Settings,
+        listener: TcpListener,
+        in_process: Option<InProcessBus>,
     ) -> anyhow::Result<Application> {
         // Refuse to serve without the key that seals the signing keys, before touching anything.
         let key_encryption = std::sync::Arc::new(KeyEncryptionKey::from_setting(
@@ -53,18 +80,27 @@ impl Application {
         let readiness = Readiness::new(vec![("database", database_check(pool.clone()))]);
         let (workers, shutdown) = (settings.workers, settings.shutdown.clone());
         let messaging = settings.outbox.relay_enabled.then(|| {
-            let supervisor = Supervisor::new(settings.amqp.clone(), Topology::new(&settings.amqp.namespace));
-            supervisor.start();
+            let (bus, supervisor) = match in_process {
+                Some(bus) => (Bus::InProcess(bus), None),
+                None => {
+                    let topology = Topology::new(&settings.amqp.namespace);
+                    let supervisor = Supervisor::new(settings.amqp.clone(), topology);
+                    supervisor.start();
+                    (
+                        Bus::RabbitMq(Publisher::new(supervisor.clone())),
+                        Some(supervisor),
+                    )
+                }
+            };
             let stop = CancellationToken::new();
-            let relay = OutboxRelay::start(
-                pool.clone(),
-                Publisher::new(supervisor.clone()),
-                settings.outbox.relay.clone(),
-                stop.clone(),
-            );
-            (supervisor, stop, relay)
+            let relay = OutboxRelay::start(pool.clone(), bus, settings.outbox.relay.clone(), stop.clone());
+            Relaying {
+                relay,
+                stop,
+                supervisor,
+            }
         });
-        let relay = messaging.as_ref().map(|(_, _, relay)| relay.clone());
+        let relay = messaging.as_ref().map(|relaying| relaying.relay.clone());
         let state = web::Data::new(AppState::new(pool, settings, key_encryption, relay));
         let routes = move |cfg: &mut web::ServiceConfig| {
             cfg.app_data(state.clone());
@@ -73,7 +109,7 @@ impl Application {
         };
         Ok(Application {
             http: HttpService::start(listener, workers, shutdown, readiness, routes)?,
-            messaging: messaging.map(|(supervisor, stop, _)| (supervisor, stop)),
+            messaging,
         })
     }
 
@@ -81,13 +117,17 @@ impl Application {
         self.http.port()
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains gracefully and closes the broker link (messages
-    /// not yet relayed stay in the outbox for the next start or another replica).
+    /// Serves until SIGTERM/SIGINT, then drains gracefully, lets the relay settle the batch in hand
+    /// and closes the broker link (messages not yet relayed stay in the outbox for the next start
+    /// or another replica).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.http.run_until_stopped().await;
-        if let Some((supervisor, stop)) = self.messaging {
-            stop.cancel();
-            supervisor.shutdown().await;
+        if let Some(relaying) = self.messaging {
+            relaying.stop.cancel();
+            relaying.relay.stopped().await;
+            if let Some(supervisor) = relaying.supervisor {
+                supervisor.shutdown().await;
+            }
         }
         served
     }

@@ -80,7 +80,7 @@ async fn write_batches(pool: DbPool, receiver: Arc<Mutex<mpsc::Receiver<Queued>>
         .await;
         let replies: Vec<Result<(), WriteError>> = match outcome {
             Ok(()) => vec![Ok(()); count],
-            Err(error) if error.is_unavailability() => vec![Err(WriteError::Unavailable); count],
+            Err(error) if error.is_unavailable() => vec![Err(WriteError::Unavailable); count],
             // One bad row (a client deleted while still cached) must not fail its neighbours:
             // store the rows one by one and answer each on its own.
             Err(_) => store_one_by_one(&pool, batch.iter().map(|queued| queued.row.clone()).collect()).await,

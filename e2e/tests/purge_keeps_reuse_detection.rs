@@ -41,7 +41,7 @@ async fn a_rotated_refresh_token_presented_after_a_purge_inside_the_retention_st
         .await
         .unwrap();
     tokio::spawn(application.run_until_stopped());
-    let mut conn = PgConnection::establish(&database.url).unwrap();
+    let mut conn = database.connect();
     shared::db::run_migrations(&mut conn, jobs_service::db::MIGRATIONS).unwrap();
 
     // A web client, a user, and a family whose first refresh token was rotated a while ago and

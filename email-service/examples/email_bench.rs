@@ -14,9 +14,11 @@
 
 use std::time::{Duration, Instant};
 
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use diesel_migrations::embed_migrations;
 use secrecy::SecretString;
 use shared::configuration::Layered;
+use shared::db::Migrations;
+use shared::messaging::bus::Bus;
 use shared::messaging::contracts::{EmailTemplate, Envelope, SendEmail};
 use shared::messaging::publisher::Publisher;
 use shared::messaging::relay::{OutboxRelay, RelaySettings};
@@ -29,7 +31,10 @@ use shared::testing::smtp_sink::SmtpSink;
 use tokio_util::sync::CancellationToken;
 
 /// The auth database's schema (the outbox lives there).
-const AUTH_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../auth-server/migrations");
+const AUTH_MIGRATIONS: Migrations = Migrations {
+    postgres: embed_migrations!("../auth-server/migrations"),
+    sqlite: embed_migrations!("../auth-server/migrations"),
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -114,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let relay = OutboxRelay::start(
         auth_pool,
-        Publisher::new(supervisor.clone()),
+        Bus::RabbitMq(Publisher::new(supervisor.clone())),
         relay_settings,
         stop.clone(),
     );

@@ -13,8 +13,8 @@ use shared::messaging::contracts::{EmailTemplate, Envelope, Message, SendEmail};
 use shared::messaging::publisher::{Outgoing, Publisher, header_integer, header_text};
 use shared::messaging::supervisor::Supervisor;
 
+use crate::amqp_consumer::{REASON_HEADER, RETRY_HEADER};
 use crate::configuration::Settings;
-use crate::consumer::{REASON_HEADER, RETRY_HEADER};
 use crate::topology::{EmailQueues, topology};
 
 /// How long a subcommand waits for the broker.

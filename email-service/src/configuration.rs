@@ -19,9 +19,20 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub amqp: AmqpSettings,
     pub consumer: ConsumerSettings,
+    /// Where emails go: `smtp` (through `smtp`), or `mailbox` (kept in the database and shown at
+    /// `/mail`, for development).
+    pub transport: TransportKind,
     pub smtp: SmtpSettings,
     /// Overrides for the built-in templates; empty for none.
     pub templates_dir: String,
+}
+
+/// Where emails go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    Smtp,
+    Mailbox,
 }
 
 #[derive(Debug, Clone, Deserialize)]

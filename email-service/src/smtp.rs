@@ -25,7 +25,6 @@ pub enum SendError {
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
-    message_id_domain: String,
 }
 
 impl Mailer {
@@ -40,20 +39,10 @@ impl Mailer {
             .from
             .parse()
             .map_err(|error| anyhow::anyhow!("smtp.from is not a mailbox: {error}"))?;
-        Ok(Mailer {
-            transport,
-            from,
-            message_id_domain: settings.message_id_domain.clone(),
-        })
+        Ok(Mailer { transport, from })
     }
 
-    /// The `Message-ID` header for a message id: a duplicate sent in the crash window carries the
-    /// same one, so mail clients and the sink can recognise it.
-    pub fn smtp_message_id(&self, message_id: &str) -> String {
-        format!("<{message_id}@{}>", self.message_id_domain)
-    }
-
-    pub async fn send(&self, to: &str, message_id: &str, email: &Rendered) -> Result<(), SendError> {
+    pub async fn send(&self, to: &str, smtp_message_id: &str, email: &Rendered) -> Result<(), SendError> {
         let to: Mailbox = to
             .parse()
             .map_err(|error| SendError::Permanent(format!("the recipient is not an address: {error}")))?;
@@ -61,7 +50,7 @@ impl Mailer {
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.clone())
-            .message_id(Some(self.smtp_message_id(message_id)))
+            .message_id(Some(smtp_message_id.to_owned()))
             .multipart(MultiPart::alternative_plain_html(
                 email.text.clone(),
                 email.html.clone(),

@@ -1,26 +1,33 @@
-//! Building the service: the delivery records, the templates, the SMTP transport, the broker
-//! supervisor with its consumers, and the HTTP endpoints (health, readiness, metrics).
+//! Building the service: the delivery records, the templates, the transport (SMTP or the mailbox),
+//! the consumers on the bus (RabbitMQ through the supervisor, or the in-process bus of the
+//! one-process platform), and the HTTP endpoints (health, readiness, metrics, the mailbox).
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use actix_web::web;
 use anyhow::Context;
 use shared::db::{DbPool, build_pool};
-use shared::health::{Readiness, database_check};
+use shared::health::{Readiness, ReadinessCheck, database_check};
+use shared::messaging::bus::InProcessBus;
 use shared::messaging::publisher::Publisher;
 use shared::messaging::supervisor::Supervisor;
 use shared::server::HttpService;
 
-use crate::configuration::Settings;
+use crate::amqp_consumer::AmqpConsumer;
+use crate::configuration::{Settings, TransportKind};
 use crate::consumer::EmailConsumer;
 use crate::smtp::Mailer;
 use crate::templates::Templates;
 use crate::topology::{EmailQueues, topology};
+use crate::transport::Transport;
+use crate::{in_process, routes};
 
 /// A running email-service.
 pub struct Application {
     http: HttpService,
-    supervisor: Supervisor,
+    /// The link to RabbitMQ (`None` on the in-process bus).
+    supervisor: Option<Supervisor>,
 }
 
 impl Application {
@@ -31,38 +38,88 @@ impl Application {
         Self::build_with_listener(settings, listener).await
     }
 
-    /// Builds the service on an already bound listener.
+    /// Builds the service on an already bound listener, consuming from RabbitMQ.
     pub async fn build_with_listener(
         settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
+        Self::build_with(settings, listener, None).await
+    }
+
+    /// Builds the service for the one-process platform: it consumes from `bus`, to which the
+    /// auth-server's outbox relay hands the email commands in this process.
+    pub async fn build_in_process(
+        settings: Settings,
+        listener: TcpListener,
+        bus: &InProcessBus,
+    ) -> anyhow::Result<Application> {
+        Self::build_with(settings, listener, Some(bus)).await
+    }
+
+    async fn build_with(
+        settings: Settings,
+        listener: TcpListener,
+        in_process_bus: Option<&InProcessBus>,
+    ) -> anyhow::Result<Application> {
         let templates = Templates::load(&settings.templates_dir)?;
-        let mailer = Mailer::new(&settings.smtp, settings.consumer.concurrency)?;
         let pool = build_pool(&settings.database);
         if settings.database.migrate_on_start {
             migrate(&pool).await?;
         }
-        let supervisor = Supervisor::new(
-            settings.amqp.clone(),
-            topology(&settings.amqp.namespace, &settings.consumer),
-        );
+        let transport = match settings.transport {
+            TransportKind::Smtp => {
+                Transport::Smtp(Mailer::new(&settings.smtp, settings.consumer.concurrency)?)
+            }
+            TransportKind::Mailbox => Transport::Mailbox(pool.clone()),
+        };
         let consumer = Arc::new(EmailConsumer {
             pool: pool.clone(),
             templates,
-            mailer,
-            publisher: Publisher::new(supervisor.clone()),
-            queues: EmailQueues::new(supervisor.topology(), &settings.consumer),
+            transport,
+            message_id_domain: settings.smtp.message_id_domain.clone(),
+            retry_delays_ms: settings.consumer.retry_delays_ms.clone(),
         });
-        for _ in 0..settings.consumer.concurrency.max(1) {
-            let consumer = consumer.clone();
-            supervisor.add_consumer(move |channel, stop| consumer.clone().consume(channel, stop));
-        }
-        supervisor.start();
-        let readiness = Readiness::new(vec![
-            ("database", database_check(pool)),
-            ("broker", supervisor.readiness_check()),
-        ]);
-        let http = HttpService::start(listener, settings.workers, settings.shutdown, readiness, |_| {})?;
+        let mut checks: Vec<(&'static str, ReadinessCheck)> =
+            vec![("database", database_check(pool.clone()))];
+        let supervisor = match in_process_bus {
+            Some(bus) => {
+                in_process::subscribe(bus, consumer, settings.consumer.concurrency);
+                None
+            }
+            None => {
+                let supervisor = Supervisor::new(
+                    settings.amqp.clone(),
+                    topology(&settings.amqp.namespace, &settings.consumer),
+                );
+                let amqp_consumer = Arc::new(AmqpConsumer {
+                    consumer,
+                    publisher: Publisher::new(supervisor.clone()),
+                    queues: EmailQueues::new(supervisor.topology(), &settings.consumer),
+                });
+                for _ in 0..settings.consumer.concurrency.max(1) {
+                    let amqp_consumer = amqp_consumer.clone();
+                    supervisor
+                        .add_consumer(move |channel, stop| amqp_consumer.clone().consume(channel, stop));
+                }
+                supervisor.start();
+                checks.push(("broker", supervisor.readiness_check()));
+                Some(supervisor)
+            }
+        };
+        let mailbox = (settings.transport == TransportKind::Mailbox).then(|| web::Data::new(pool));
+        let configure = move |cfg: &mut web::ServiceConfig| {
+            if let Some(pool) = &mailbox {
+                cfg.app_data(pool.clone());
+                routes::configure_mailbox(cfg);
+            }
+        };
+        let http = HttpService::start(
+            listener,
+            settings.workers,
+            settings.shutdown,
+            Readiness::new(checks),
+            configure,
+        )?;
         Ok(Application { http, supervisor })
     }
 
@@ -81,12 +138,14 @@ impl Application {
     /// progress, and returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.http.run_until_stopped().await;
-        self.supervisor.shutdown().await;
+        if let Some(supervisor) = self.supervisor {
+            supervisor.shutdown().await;
+        }
         served
     }
 }
 
-/// Applies pending migrations of the delivery records.
+/// Applies pending migrations of the delivery records and the mailbox.
 pub async fn migrate(pool: &DbPool) -> anyhow::Result<Vec<String>> {
     shared::db::migrate(pool, crate::db::MIGRATIONS).await
 }

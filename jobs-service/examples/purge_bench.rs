@@ -24,21 +24,25 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use diesel_migrations::embed_migrations;
 use jobs_service::configuration::Settings;
 use jobs_service::jobs::{self, Job, RunOutcome};
 use secrecy::SecretString;
 use shared::configuration::Layered;
+use shared::db::{DbConn, Migrations};
 use shared::testing::TestDatabase;
 use shared::testing::load::{self, LoadOptions, Target};
 
-const AUTH_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../auth-server/migrations");
+const AUTH_MIGRATIONS: Migrations = Migrations {
+    postgres: embed_migrations!("../auth-server/migrations"),
+    sqlite: embed_migrations!("../auth-server/migrations"),
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rows: i64 = load::arg("--rows").unwrap_or(1_000_000);
     let database = TestDatabase::create();
-    let mut conn = PgConnection::establish(&database.url)?;
+    let mut conn = database.connect();
     shared::db::run_migrations(&mut conn, AUTH_MIGRATIONS)?;
     shared::db::run_migrations(&mut conn, jobs_service::db::MIGRATIONS)?;
     conn.batch_execute(
@@ -116,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Inserts `rows` expired access tokens (and as many live ones when `with_live`).
-fn seed(conn: &mut PgConnection, prefix: &str, rows: i64, with_live: bool) -> anyhow::Result<()> {
+fn seed(conn: &mut DbConn, prefix: &str, rows: i64, with_live: bool) -> anyhow::Result<()> {
     conn.batch_execute(&format!(
         "INSERT INTO access_tokens (token_hash, client_id, scope, issued_at, expires_at) \
          SELECT '{prefix}-expired-' || n, 'seed', 'read', now() - interval '2 days', \
@@ -161,7 +165,7 @@ async fn latency_under_purge(
     binary: &str,
     database: &TestDatabase,
     settings: &Arc<Settings>,
-    conn: &mut PgConnection,
+    conn: &mut DbConn,
     rows: i64,
     purge_seconds: f64,
 ) -> anyhow::Result<()> {

@@ -1,9 +1,17 @@
-//! One run of one job, on a dedicated connection that holds the job's PostgreSQL advisory lock.
+//! One run of one job, on a dedicated connection, holding the job's lock: only one runner (of any
+//! replica or process) runs a job at a time.
 //!
-//! The lock is a session lock: it lives exactly as long as the connection. A runner that dies
-//! (SIGKILL, crash, lost network) closes the connection and so frees the job for the next tick of
-//! any replica. Every batch of the run executes on that same connection, which is the fencing: a
-//! runner whose connection (and so lock) is gone cannot delete anything either.
+//! The lock lives exactly as long as the runner: a runner that dies (SIGKILL, crash, lost network)
+//! loses it, which frees the job for the next tick of any replica.
+//! - PostgreSQL: a session advisory lock on the dedicated connection. Every batch of the run
+//!   executes on that same connection, which is the fencing: a runner whose connection (and so
+//!   lock) is gone cannot delete anything either.
+//! - SQLite: an exclusive lock on a file next to the database (`<database>.job-<n>.lock`), held by
+//!   the open file, so the operating system frees it with the process. Every process that opens
+//!   the database file shares that directory, which makes it the single-machine equivalent.
+
+use std::fs::{File, TryLockError};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
@@ -11,7 +19,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Integer};
 use secrecy::ExposeSecret;
 use shared::configuration::DatabaseSettings;
-use shared::db::DbConn;
+use shared::db::{DbConn, SessionSettings};
 
 /// The first key of every jobs-service advisory lock (`pg_try_advisory_lock(int, int)`); the second
 /// is the job's number. ASCII "jobs".
@@ -21,7 +29,15 @@ const LOCK_NAMESPACE: i32 = 0x6a6f_6273;
 pub struct JobSession {
     /// `None` only while a batch runs on the blocking pool, or after a batch task panicked.
     conn: Option<DbConn>,
-    lock_key: i32,
+    lock: JobLock,
+}
+
+/// How the job is held.
+enum JobLock {
+    /// `pg_try_advisory_lock(LOCK_NAMESPACE, key)` on the session's connection.
+    Advisory(i32),
+    /// The open, exclusively locked file; closing it releases the lock.
+    File(#[expect(dead_code, reason = "held for its lock, never read")] File),
 }
 
 impl JobSession {
@@ -31,21 +47,31 @@ impl JobSession {
         lock_key: i32,
     ) -> anyhow::Result<Option<JobSession>> {
         let url = database.url.expose_secret().to_owned();
-        let statement_timeout_ms = database.statement_timeout_ms;
+        let session = SessionSettings {
+            statement_timeout_ms: database.statement_timeout_ms,
+        };
         tokio::task::spawn_blocking(move || -> anyhow::Result<Option<JobSession>> {
-            let mut conn =
-                DbConn::establish(&url).context("cannot connect to the database (DATABASE_URL)")?;
-            conn.batch_execute(&format!(
-                "SET TIME ZONE 'UTC'; SET statement_timeout = {statement_timeout_ms}; \
-                 SET application_name = 'jobs-service';"
-            ))
-            .context("failed to set up the job's session")?;
-            if !try_lock(&mut conn, lock_key).context("failed to try the job's advisory lock")? {
-                return Ok(None);
-            }
+            let mut conn = shared::db::connect(&url, &session)
+                .context("cannot connect to the database (DATABASE_URL)")?;
+            let lock = match &mut conn {
+                DbConn::Postgresql(pg) => {
+                    pg.batch_execute("SET application_name = 'jobs-service';")
+                        .context("failed to set up the job's session")?;
+                    if !try_advisory_lock(&mut conn, lock_key)
+                        .context("failed to try the job's advisory lock")?
+                    {
+                        return Ok(None);
+                    }
+                    JobLock::Advisory(lock_key)
+                }
+                DbConn::Sqlite(_) => match try_file_lock(&url, lock_key)? {
+                    Some(file) => JobLock::File(file),
+                    None => return Ok(None),
+                },
+            };
             Ok(Some(JobSession {
                 conn: Some(conn),
-                lock_key,
+                lock,
             }))
         })
         .await
@@ -73,9 +99,11 @@ impl JobSession {
     }
 
     /// Releases the lock and closes the connection (dropping the session does the same, through
-    /// the closed connection).
+    /// the closed connection or file).
     pub async fn release(mut self) {
-        let lock_key = self.lock_key;
+        let JobLock::Advisory(lock_key) = self.lock else {
+            return;
+        };
         if let Some(mut conn) = self.conn.take() {
             let _ = tokio::task::spawn_blocking(move || {
                 let _ = diesel::sql_query("SELECT pg_advisory_unlock($1, $2)")
@@ -94,10 +122,32 @@ struct Locked {
     locked: bool,
 }
 
-fn try_lock(conn: &mut DbConn, lock_key: i32) -> QueryResult<bool> {
+fn try_advisory_lock(conn: &mut DbConn, lock_key: i32) -> QueryResult<bool> {
     diesel::sql_query("SELECT pg_try_advisory_lock($1, $2) AS locked")
         .bind::<Integer, _>(LOCK_NAMESPACE)
         .bind::<Integer, _>(lock_key)
         .get_result::<Locked>(conn)
         .map(|row| row.locked)
+}
+
+/// Takes `<database file>.job-<key>.lock` exclusively, or `None` when another runner holds it.
+fn try_file_lock(url: &str, lock_key: i32) -> anyhow::Result<Option<File>> {
+    let database = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = PathBuf::from(format!("{database}.job-{lock_key}.lock"));
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the job's lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("cannot lock the job's lock file {}", path.display()))
+        }
+    }
 }

@@ -20,6 +20,9 @@ pub struct ConfigSource {
     /// YAML with every default, embedded in the binary (`include_str!("../configuration/base.yaml")`),
     /// so the binary runs with no file next to it.
     pub defaults: &'static str,
+    /// YAML applied over the defaults before the file and the environment: a launcher's profile of
+    /// the service (the one-process platform's), which an operator's settings still override.
+    pub overlay: Option<&'static str>,
     /// An optional YAML file that overrides the defaults. When `None`, `{PREFIX}_CONFIG_FILE` is read.
     pub file: Option<PathBuf>,
     /// The prefix of the service's environment variables: `AUTH` reads `AUTH_LISTEN_ADDR` into
@@ -58,6 +61,9 @@ pub fn load_with_environment<T: DeserializeOwned>(
     };
     let mut builder = config::Config::builder()
         .add_source(config::File::from_str(source.defaults, config::FileFormat::Yaml));
+    if let Some(overlay) = source.overlay {
+        builder = builder.add_source(config::File::from_str(overlay, config::FileFormat::Yaml));
+    }
 
     let file_variable = format!("{}_CONFIG_FILE", source.env_prefix);
     if let Some(path) = source.file.or_else(|| lookup(&file_variable).map(PathBuf::from)) {
@@ -114,6 +120,7 @@ pub trait Layered: DeserializeOwned + Sized {
     fn load(file: Option<PathBuf>) -> Result<Self, ConfigError> {
         load::<Self>(ConfigSource {
             defaults: Self::DEFAULTS,
+            overlay: None,
             file,
             env_prefix: Self::ENV_PREFIX,
         })?
@@ -125,10 +132,26 @@ pub trait Layered: DeserializeOwned + Sized {
         Self::load_from_environment(&[])
     }
 
+    /// The defaults, then `overlay`, then `{PREFIX}_CONFIG_FILE` if set, then the given environment
+    /// (a launcher that runs the service with a profile of its own, the environment passed in).
+    fn load_with_overlay(
+        overlay: &'static str,
+        environment: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let source = ConfigSource {
+            defaults: Self::DEFAULTS,
+            overlay: Some(overlay),
+            file: None,
+            env_prefix: Self::ENV_PREFIX,
+        };
+        load_with_environment::<Self>(source, environment)?.validated()
+    }
+
     /// The defaults, then the given environment (tests never change the process environment).
     fn load_from_environment(environment: &[(String, String)]) -> Result<Self, ConfigError> {
         let source = ConfigSource {
             defaults: Self::DEFAULTS,
+            overlay: None,
             file: None,
             env_prefix: Self::ENV_PREFIX,
         };
@@ -202,6 +225,7 @@ nested:
 
     fn source(file: Option<PathBuf>) -> ConfigSource {
         ConfigSource {
+            overlay: None,
             defaults: DEFAULTS,
             file,
             env_prefix: "TEST",

@@ -7,12 +7,14 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use diesel_migrations::embed_migrations;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use secrecy::SecretString;
 use shared::configuration::DatabaseSettings;
+use shared::db::Migrations;
+use shared::messaging::bus::Bus;
 use shared::messaging::contracts::{EmailTemplate, Envelope, Exchange, SendEmail};
 use shared::messaging::outbox::{self, OutboxMessage, outbox_messages};
 use shared::messaging::publisher::{Outgoing, PublishError, Publisher};
@@ -28,7 +30,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// The outbox table lives in the auth database; its migrations create it.
-const AUTH_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../auth-server/migrations");
+const AUTH_MIGRATIONS: Migrations = Migrations {
+    postgres: embed_migrations!("../auth-server/migrations"),
+    sqlite: embed_migrations!("../auth-server/migrations"),
+};
 const WAIT: Duration = Duration::from_secs(20);
 
 fn settings(url: String, namespace: &str) -> AmqpSettings {
@@ -264,7 +269,7 @@ async fn the_relay_publishes_a_nudged_row_at_once_and_keeps_an_unroutable_one_fo
     // A poll interval far longer than the test: only the nudge can make it publish in time.
     let relay = OutboxRelay::start(
         pool.clone(),
-        Publisher::new(supervisor),
+        Bus::RabbitMq(Publisher::new(supervisor)),
         relay_settings(600_000),
         stop.clone(),
     );

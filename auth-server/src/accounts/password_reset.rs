@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 use shared::db::DbConn;
 use shared::messaging::contracts::EmailTemplate;
 
@@ -23,7 +22,7 @@ pub fn request(
     email: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    conn.transaction(|conn| {
+    shared::db::transaction(conn, |conn| {
         if let Some(user) = db::users::find_by_email(conn, email)?
             && !user.disabled
         {
@@ -49,7 +48,7 @@ pub fn complete(
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     let hash = opaque_token::hash(link);
-    conn.transaction(|conn| {
+    shared::db::transaction(conn, |conn| {
         let Some(user_id) = db::account_links::use_once(conn, &hash, Purpose::ResetPassword, now)? else {
             return Ok(false);
         };

@@ -1,7 +1,6 @@
 //! `/register`: a new account, unverified until its owner follows the emailed link.
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 use shared::db::DbConn;
 
 use super::AccountContext;
@@ -37,7 +36,7 @@ pub fn register(
     account: NewAccount,
     now: NaiveDateTime,
 ) -> Result<Registered, StoreError> {
-    conn.transaction(|conn| {
+    shared::db::transaction(conn, |conn| {
         if db::users::find_by_username(conn, &account.username)?.is_some() {
             return Ok(Registered::UsernameTaken);
         }

@@ -2,7 +2,6 @@
 //! new link to an unconfirmed address.
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 use shared::db::DbConn;
 
 use super::AccountContext;
@@ -15,7 +14,7 @@ use crate::error::StoreError;
 /// Confirms the address the link was sent to. False if the link is unknown, used or expired.
 pub fn confirm(conn: &mut DbConn, link: &str, now: NaiveDateTime) -> Result<bool, StoreError> {
     let hash = opaque_token::hash(link);
-    conn.transaction(|conn| {
+    shared::db::transaction(conn, |conn| {
         let Some(user_id) = db::account_links::use_once(conn, &hash, Purpose::VerifyEmail, now)? else {
             return Ok(false);
         };
@@ -35,7 +34,7 @@ pub fn resend(
     email: &str,
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    conn.transaction(|conn| {
+    shared::db::transaction(conn, |conn| {
         if let Some(user) = db::users::find_by_email(conn, email)?
             && !user.disabled
             && user.email_verified_at.is_none()

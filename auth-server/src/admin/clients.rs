@@ -2,7 +2,6 @@
 //! stored as their SHA-256.
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 use serde::Serialize;
 use shared::db::DbConn;
 
@@ -18,6 +17,9 @@ use crate::domain::time;
 /// What an operator asks for when registering a client.
 #[derive(Debug, Clone, Default)]
 pub struct ClientSpec {
+    /// A client id of the operator's choosing (letters, digits, `.`, `_`, `-`; 3 to 64); a random
+    /// one when `None`.
+    pub client_id: Option<String>,
     pub name: String,
     pub public: bool,
     pub grant_types: Vec<String>,
@@ -76,7 +78,10 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
         ));
     }
 
-    let client_id = opaque_token::random_id();
+    let client_id = match &spec.client_id {
+        Some(chosen) => validate_client_id(chosen)?,
+        None => opaque_token::random_id(),
+    };
     let secret = (!spec.public).then(|| opaque_token::generate(TokenKind::ClientSecret));
     let now = time::now();
     let row = ClientRow {
@@ -96,9 +101,15 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
         post_logout_redirect_uris: serde_json::to_string(&oidc.post_logout_redirect_uris)
             .map_err(anyhow::Error::from)?,
     };
-    conn.transaction(|conn| {
+    shared::db::transaction(conn, |conn| {
         let allowed = scopes::parse_known(conn, spec.scope.as_deref())?;
-        db::clients::insert(conn, &row)?;
+        db::clients::insert(conn, &row).map_err(|error| {
+            if db::is_unique_violation(&error) {
+                AdminError::Conflict(format!("a client with the id {client_id:?} already exists"))
+            } else {
+                error.into()
+            }
+        })?;
         db::clients::insert_scopes(conn, &client_id, &allowed)?;
         Ok::<_, AdminError>(())
     })?;
@@ -107,6 +118,20 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
         client_id,
         client_secret: secret.map(|secret| secret.value),
     })
+}
+
+/// A chosen client id: it travels in URLs, forms and Basic credentials, so only characters that
+/// need no encoding in any of them (and never `:`, which Basic authentication splits on).
+fn validate_client_id(chosen: &str) -> Result<String, AdminError> {
+    let allowed = |character: char| character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-');
+    if (3..=64).contains(&chosen.len()) && chosen.chars().all(allowed) {
+        Ok(chosen.to_owned())
+    } else {
+        Err(AdminError::invalid(
+            "--client-id",
+            "3 to 64 characters: letters, digits, '.', '_' and '-'",
+        ))
+    }
 }
 
 fn validate_grant_types(spec: &ClientSpec) -> Result<Vec<GrantType>, AdminError> {

@@ -1,7 +1,6 @@
 //! User accounts.
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 use secrecy::SecretString;
 use serde::Serialize;
 use shared::db::DbConn;
@@ -51,7 +50,7 @@ pub fn create(conn: &mut DbConn, spec: &UserSpec) -> Result<UserView, AdminError
         // An administrator vouches for the address.
         email_verified_at: Some(now),
     };
-    conn.transaction(|conn| {
+    shared::db::transaction(conn, |conn| {
         let allowed = scopes::parse_known(conn, spec.scope.as_deref())?;
         db::users::insert(conn, &user).map_err(|error| {
             if db::is_unique_violation(&error) {
@@ -86,7 +85,7 @@ pub fn set_password(
     let hash = password::hash(new_password)?;
     let user = find(conn, username)?;
     let now = time::now();
-    conn.transaction(|conn| {
+    shared::db::transaction(conn, |conn| {
         db::users::set_password_hash(conn, &user.id, &hash, now)?;
         db::users::sign_out_everywhere(conn, &user.id, "password_changed", now)
     })?;
@@ -98,7 +97,7 @@ pub fn set_password(
 pub fn disable(conn: &mut DbConn, username: &str) -> Result<(), AdminError> {
     let user = find(conn, username)?;
     let now = time::now();
-    conn.transaction(|conn| {
+    shared::db::transaction(conn, |conn| {
         db::users::set_disabled(conn, &user.id, true, now)?;
         db::users::sign_out_everywhere(conn, &user.id, "user_disabled", now)
     })?;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
-use diesel::Connection;
 use shared::db::run;
 
 use super::answer::ClientAnswer;
@@ -183,7 +182,7 @@ pub async fn issue_code(
     let request_id = pending.request.id.clone();
     let granted = granted.clone();
     let answered = run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        shared::db::transaction(conn, |conn| {
             if !db::authorization_requests::delete(conn, &request_id)? {
                 return Ok(false);
             }
@@ -250,12 +249,13 @@ async fn front_channel_id_token(
         crate::oidc::id_token::sign(conn, &kek, &facts)
     })
     .await
-    .map_err(
-        |error: anyhow::Error| match error.downcast::<shared::db::DbError>() {
-            Ok(unreachable) => PageError::unavailable(unreachable),
-            Err(other) => PageError::internal(other),
-        },
-    )
+    .map_err(|error: anyhow::Error| {
+        if shared::db::is_unavailable(&error) {
+            PageError::unavailable(error)
+        } else {
+            PageError::internal(error)
+        }
+    })
 }
 
 fn new_code(

@@ -14,13 +14,13 @@ pub fn insert(conn: &mut DbConn, token: &AccessToken) -> QueryResult<()> {
         .map(|_| ())
 }
 
-/// Stores several tokens with one multi-row INSERT. (SQLite's backend in the embedded mode will
-/// need a loop here: diesel's batch insert is PostgreSQL-only under a `MultiConnection`.)
+/// Stores several tokens with one multi-row INSERT (diesel builds one for each backend, but not for
+/// the two together).
 pub fn insert_batch(conn: &mut DbConn, tokens: &[AccessToken]) -> QueryResult<()> {
-    diesel::insert_into(access_tokens::table)
+    shared::on_backend!(conn, conn => diesel::insert_into(access_tokens::table)
         .values(tokens)
         .execute(conn)
-        .map(|_| ())
+        .map(|_| ()))
 }
 
 /// The token and its user's name, in one indexed query (the introspection hot path).

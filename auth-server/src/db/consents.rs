@@ -1,7 +1,6 @@
 //! Queries on `consents`.
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 use diesel::prelude::*;
 use shared::db::DbConn;
 
@@ -42,7 +41,7 @@ pub fn remember(
     };
     // In a savepoint: if a concurrent first consent inserted the row meanwhile, the unique violation
     // rolls back only the insert, and the scopes are merged into that row instead.
-    match conn.transaction(|conn| {
+    match shared::db::transaction(conn, |conn| {
         diesel::insert_into(consents::table)
             .values(&consent)
             .execute(conn)
@@ -63,12 +62,13 @@ fn merge_into_existing(
     scopes: &ScopeSet,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let existing: Option<Consent> = consents::table
-        .find((user_id, client_id))
-        .select(Consent::as_select())
-        .for_update()
-        .first(conn)
-        .optional()?;
+    let existing: Option<Consent> = shared::select_for_update!(
+        conn,
+        consents::table
+            .find((user_id, client_id))
+            .select(Consent::as_select()),
+        |query, conn| query.first(conn).optional()
+    )?;
     let Some(existing) = existing else {
         return Ok(false);
     };

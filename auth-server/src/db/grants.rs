@@ -18,14 +18,14 @@ pub fn insert(conn: &mut DbConn, grant: &Grant) -> QueryResult<()> {
 /// tokens to a family (rotation) or revokes it takes this lock first, so the two take turns: a
 /// revocation never misses a token minted while it ran, and a rotation never mints into a family
 /// revoked while it waited. (Under READ COMMITTED each later statement then sees the other's
-/// committed rows.)
+/// committed rows. On SQLite the transaction holds the whole database's write lock instead; see
+/// `shared::db::transaction`.)
 pub fn lock(conn: &mut DbConn, grant_id: &str) -> QueryResult<Option<Grant>> {
-    grants::table
-        .find(grant_id)
-        .select(Grant::as_select())
-        .for_update()
-        .first(conn)
-        .optional()
+    shared::select_for_update!(
+        conn,
+        grants::table.find(grant_id).select(Grant::as_select()),
+        |query, conn| query.first(conn).optional()
+    )
 }
 
 /// Revokes a family and every token in it. Tokens are marked one by one (through the `grant_id`

@@ -1,9 +1,10 @@
 //! The auth-server's tables: the hand-kept schema, the row types and one query module per table.
 //! Queries are small functions over `&mut DbConn` returning `QueryResult`.
 
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use diesel_migrations::embed_migrations;
 /// The auth database's tables, declared in `shared` (the jobs-service works on them too).
 pub use shared::auth_schema as schema;
+use shared::db::Migrations;
 
 pub mod access_tokens;
 pub mod account_events;
@@ -21,8 +22,12 @@ pub mod signing_keys;
 pub mod user_claims;
 pub mod users;
 
-/// The migrations of the auth database, embedded in the binary.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+/// The migrations of the auth database, embedded in the binary. The SQL is portable (text ids, UTC
+/// `TIMESTAMP`, partial indexes, `ON CONFLICT DO NOTHING`), so both backends apply the same files.
+pub const MIGRATIONS: Migrations = Migrations {
+    postgres: embed_migrations!("migrations"),
+    sqlite: embed_migrations!("migrations"),
+};
 
 /// Whether a query failed on a unique constraint (a duplicate name, say).
 pub fn is_unique_violation(error: &diesel::result::Error) -> bool {

@@ -23,7 +23,7 @@ pub fn set(
     value: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    conn.transaction(|conn| {
+    shared::db::transaction(conn, |conn| {
         diesel::delete(
             user_claims::table
                 .filter(user_claims::user_id.eq(user_id))

@@ -6,7 +6,6 @@
 //! issued from the code (OAuth 2.1 §4.1.3). A replay that fails those checks revokes nothing, so an
 //! attacker holding only a stolen code cannot revoke the legitimate client's tokens.
 
-use diesel::Connection;
 use shared::db::DbConn;
 
 use super::{TokenResponse, start_family};
@@ -45,7 +44,7 @@ pub fn exchange(
     let code_hash = opaque_token::hash(&exchange.code);
 
     // The inner `Err` is a refusal that must still commit (the revocation of a replayed code's family).
-    let outcome: Result<TokenResponse, OAuthError> = conn.transaction(|conn| {
+    let outcome: Result<TokenResponse, OAuthError> = shared::db::transaction(conn, |conn| {
         let Some(code) = db::authorization_codes::find(conn, &code_hash)? else {
             return Ok(Err(OAuthError::invalid_grant(
                 "the authorization code is invalid",

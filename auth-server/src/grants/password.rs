@@ -62,7 +62,7 @@ pub async fn issue(
     throttle::release_all(&limits);
     let (client, lifetimes) = (client.clone(), state.settings.tokens.clone());
     let response = run(&state.pool, move |conn| {
-        diesel::Connection::transaction(conn, |conn| {
+        shared::db::transaction(conn, |conn| {
             let held = db::users::scopes_of(conn, &user.id)?;
             let granted = scope.intersection(&held);
             if granted.is_empty() && !scope.is_empty() {

@@ -5,7 +5,6 @@
 
 use std::cell::Cell;
 
-use diesel::Connection;
 use shared::db::DbConn;
 use shared::messaging::relay::OutboxRelay;
 
@@ -36,18 +35,22 @@ pub fn rotate(
     let token_hash = opaque_token::hash(presented);
 
     // The inner `Err` is a refusal that must still commit (the revocation of a reused family).
-    let outcome: Result<TokenResponse, OAuthError> = conn.transaction(|conn| {
-                let Some(found) = db::refresh_tokens::find(conn, &token_hash)? else {
+    let outcome: Result<TokenResponse, OAuthError> = shared::db::transaction(conn, |conn| {
+        let Some(found) = db::refresh_tokens::find(conn, &token_hash)? else {
             return Ok(Err(OAuthError::invalid_grant("the refresh token is invalid")));
         };
         if found.client_id != client.id {
-            return Ok(Err(OAuthError::invalid_grant("the refresh token was issued to another client")));
+            return Ok(Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            )));
         }
         // Take turns with revocations and other rotations of this family, then read the token
         // again: what it says now is what every concurrent writer has committed.
         let family = db::grants::lock(conn, &found.grant_id)?;
         if family.is_none_or(|family| family.revoked_at.is_some()) {
-            return Ok(Err(OAuthError::invalid_grant("the refresh token has been revoked")));
+            return Ok(Err(OAuthError::invalid_grant(
+                "the refresh token has been revoked",
+            )));
         }
         if !db::users::is_enabled(conn, &found.user_id)? {
             return Ok(Err(OAuthError::invalid_grant("the user's account is disabled")));
@@ -56,7 +59,9 @@ pub fn rotate(
             return Ok(Err(OAuthError::invalid_grant("the refresh token is invalid")));
         };
         if token.revoked_at.is_some() {
-            return Ok(Err(OAuthError::invalid_grant("the refresh token has been revoked")));
+            return Ok(Err(OAuthError::invalid_grant(
+                "the refresh token has been revoked",
+            )));
         }
         let now = time::now();
         let reused = token.used_at.is_some();
@@ -66,7 +71,9 @@ pub fn rotate(
         let family_scope = ScopeSet::parse(&token.scope).unwrap_or_default();
         let scope = match requested {
             Some(requested) if !reused && !requested.is_subset(&family_scope) => {
-                return Ok(Err(OAuthError::invalid_scope("the requested scope exceeds the scope originally granted")));
+                return Ok(Err(OAuthError::invalid_scope(
+                    "the requested scope exceeds the scope originally granted",
+                )));
             }
             Some(requested) => requested.clone(),
             None => family_scope.clone(),
@@ -77,12 +84,22 @@ pub fn rotate(
             db::grants::revoke(conn, &token.grant_id, "refresh_token_reused", now)?;
             security_alert::refresh_token_reused(conn, &token.user_id, client, now)?;
             reuse_detected.set(true);
-            return Ok(Err(OAuthError::invalid_grant("the refresh token has already been used")));
+            return Ok(Err(OAuthError::invalid_grant(
+                "the refresh token has already been used",
+            )));
         }
-        let owner = TokenOwner { client_id: &client.id, user_id: Some(&token.user_id), grant_id: Some(&token.grant_id) };
+        let owner = TokenOwner {
+            client_id: &client.id,
+            user_id: Some(&token.user_id),
+            grant_id: Some(&token.grant_id),
+        };
         let access_token = mint_access_token(conn, &owner, &scope, now, lifetimes)?;
-        let family =
-            FamilyRef { grant_id: &token.grant_id, client_id: &client.id, user_id: &token.user_id, scope: &family_scope };
+        let family = FamilyRef {
+            grant_id: &token.grant_id,
+            client_id: &client.id,
+            user_id: &token.user_id,
+            scope: &family_scope,
+        };
         let refresh_token = mint_refresh_token(conn, &family, Some(&token_hash), now, lifetimes)?;
         Ok::<_, OAuthError>(Ok(TokenResponse {
             access_token,

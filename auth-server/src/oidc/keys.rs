@@ -244,7 +244,7 @@ pub fn rotate(
         }
         let row = generate(kek, alg, now)?;
         let kid = row.kid.clone();
-        let replaced = diesel::Connection::transaction(conn, |conn| {
+        let replaced = shared::db::transaction(conn, |conn| {
             if let Some(current) = &current {
                 let publish_until = time::after_secs(now, publish_for_secs);
                 // Another replica may have rotated meanwhile; then it already did our work.

@@ -11,7 +11,7 @@ use crate::domain::time;
 /// Ends the login session with this hash; with `revoke_tokens`, also revokes every family issued
 /// in it. Returns the number of families revoked.
 pub fn end_session(conn: &mut DbConn, session_hash: &str, revoke_tokens: bool) -> QueryResult<usize> {
-    conn.transaction(|conn| {
+    shared::db::transaction(conn, |conn| {
         let now = time::now();
         db::login_sessions::revoke(conn, session_hash, now)?;
         if !revoke_tokens {

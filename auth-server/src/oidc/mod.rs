@@ -66,7 +66,7 @@ pub async fn startup(pool: &DbPool, kek: &Arc<KeyEncryptionKey>, settings: &Sett
             keys.created = created,
             "created {created} id_token signing key(s)"
         ),
-        Err(error) if is_unreachable(&error) => tracing::warn!(
+        Err(error) if shared::db::is_unavailable(&error) => tracing::warn!(
             error.cause = %format_args!("{error:#}"),
             "the signing keys could not be checked at start: the database is unreachable"
         ),
@@ -76,18 +76,10 @@ pub async fn startup(pool: &DbPool, kek: &Arc<KeyEncryptionKey>, settings: &Sett
     Ok(())
 }
 
-/// Whether key or token work failed because the database could not be reached.
-pub fn is_unreachable(error: &anyhow::Error) -> bool {
-    error.downcast_ref::<shared::db::DbError>().is_some()
-        || error
-            .downcast_ref::<diesel::result::Error>()
-            .is_some_and(shared::db::is_connection_failure)
-}
-
 /// A failure of key or token work, answered in the protocol's format: 503 when the database could
 /// not be reached, 500 otherwise (the cause goes to the log, never to the client).
 pub fn oauth_failure(error: anyhow::Error) -> OAuthError {
-    if is_unreachable(&error) {
+    if shared::db::is_unavailable(&error) {
         OAuthError::unavailable(error)
     } else {
         OAuthError::server_error(error)

@@ -31,7 +31,7 @@ pub async fn get_authorize(http: HttpRequest, state: web::Data<AppState>) -> Res
     let mode = valid.response_mode;
     let pending = match remember(&state, valid, browser).await {
         Ok(pending) => pending,
-        Err(error) if error.is_unavailability() => {
+        Err(error) if error.is_unavailable() => {
             return Ok(unavailable(&state, redirect_uri, client_state, mode));
         }
         Err(error) => {

@@ -3,7 +3,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::Connection;
 use secrecy::SecretString;
 use shared::db::run;
 
@@ -139,7 +138,7 @@ async fn start_session(
         .session(http)
         .map(|value| opaque_token::hash(&value));
     run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        shared::db::transaction(conn, |conn| {
             if let Some(previous) = previous {
                 db::login_sessions::revoke(conn, &previous, now)?;
             }

@@ -202,8 +202,11 @@ impl TestEmail {
         {
             let headers = message.delivery.properties.headers().as_ref();
             reasons.push(
-                shared::messaging::publisher::header_text(headers, email_service::consumer::REASON_HEADER)
-                    .unwrap_or_default(),
+                shared::messaging::publisher::header_text(
+                    headers,
+                    email_service::amqp_consumer::REASON_HEADER,
+                )
+                .unwrap_or_default(),
             );
         }
         // Closing without acking puts them back.

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
-use shared::db::DbConn;
+use shared::db::{Backend, DbConn};
 
 use super::schema::job_runs;
 
@@ -38,18 +38,29 @@ pub fn abandon_unfinished(conn: &mut DbConn, job: &str, taken_over_by: &str) -> 
         .execute(conn)
 }
 
-/// Records the start of a run (the database's clock, so runs of several replicas compare).
+/// The database's clock (so runs of several replicas compare), as a UTC `TIMESTAMP`.
+fn clock(conn: &DbConn) -> &'static str {
+    match conn.backend() {
+        Backend::Postgresql => "clock_timestamp() AT TIME ZONE 'UTC'",
+        // The text form diesel writes and reads for SQLite's timestamps, to the millisecond.
+        Backend::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+    }
+}
+
+/// Records the start of a run.
 pub fn start(conn: &mut DbConn, id: &str, job: &str, runner: &str) -> QueryResult<JobRun> {
-    diesel::sql_query(
+    let statement = format!(
         "INSERT INTO job_runs (id, job, runner, started_at, status) \
-         VALUES ($1, $2, $3, clock_timestamp() AT TIME ZONE 'UTC', 'running') \
+         VALUES ($1, $2, $3, {}, 'running') \
          RETURNING id, job, runner, started_at, finished_at, status, rows_affected, details, error",
-    )
-    .bind::<diesel::sql_types::Text, _>(id)
-    .bind::<diesel::sql_types::Text, _>(job)
-    .bind::<diesel::sql_types::Text, _>(runner)
-    .get_result::<JobRunRow>(conn)
-    .map(JobRun::from)
+        clock(conn)
+    );
+    shared::db::sql_query(conn, &statement)
+        .bind::<diesel::sql_types::Text, _>(id)
+        .bind::<diesel::sql_types::Text, _>(job)
+        .bind::<diesel::sql_types::Text, _>(runner)
+        .get_result::<JobRunRow>(conn)
+        .map(JobRun::from)
 }
 
 /// Records the end of a run and returns it.
@@ -61,18 +72,20 @@ pub fn finish(
     details: &str,
     error: Option<&str>,
 ) -> QueryResult<JobRun> {
-    diesel::sql_query(
-        "UPDATE job_runs SET finished_at = clock_timestamp() AT TIME ZONE 'UTC', status = $2, \
+    let statement = format!(
+        "UPDATE job_runs SET finished_at = {}, status = $2, \
          rows_affected = $3, details = $4, error = $5 WHERE id = $1 \
          RETURNING id, job, runner, started_at, finished_at, status, rows_affected, details, error",
-    )
-    .bind::<diesel::sql_types::Text, _>(id)
-    .bind::<diesel::sql_types::Text, _>(status)
-    .bind::<diesel::sql_types::BigInt, _>(rows_affected)
-    .bind::<diesel::sql_types::Text, _>(details)
-    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(error)
-    .get_result::<JobRunRow>(conn)
-    .map(JobRun::from)
+        clock(conn)
+    );
+    shared::db::sql_query(conn, &statement)
+        .bind::<diesel::sql_types::Text, _>(id)
+        .bind::<diesel::sql_types::Text, _>(status)
+        .bind::<diesel::sql_types::BigInt, _>(rows_affected)
+        .bind::<diesel::sql_types::Text, _>(details)
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(error)
+        .get_result::<JobRunRow>(conn)
+        .map(JobRun::from)
 }
 
 /// The most recent runs, newest first, of one job or of all.
@@ -95,8 +108,9 @@ pub fn rows_affected_since(conn: &mut DbConn, job: &str, since: NaiveDateTime) -
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         total: i64,
     }
-    diesel::sql_query(
-        "SELECT COALESCE(SUM(rows_affected), 0)::BIGINT AS total FROM job_runs \
+    shared::db::sql_query(
+        conn,
+        "SELECT CAST(COALESCE(SUM(rows_affected), 0) AS BIGINT) AS total FROM job_runs \
          WHERE job = $1 AND started_at >= $2 AND status <> 'running'",
     )
     .bind::<diesel::sql_types::Text, _>(job)

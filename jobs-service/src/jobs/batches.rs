@@ -41,10 +41,14 @@ where
         let mut work = batch;
         let (outcome, work) = session
             .run(move |conn| {
-                let outcome = conn.transaction(|conn| {
-                    conn.batch_execute(&format!(
-                        "SET LOCAL statement_timeout = {budget_ms}; SET LOCAL lock_timeout = {budget_ms};"
-                    ))?;
+                let outcome = shared::db::transaction(conn, |conn| {
+                    // SQLite has no statement timeout; its lock wait is the connection's
+                    // `busy_timeout`, and the batch size still adapts to the time batches take.
+                    if let DbConn::Postgresql(pg) = conn {
+                        pg.batch_execute(&format!(
+                            "SET LOCAL statement_timeout = {budget_ms}; SET LOCAL lock_timeout = {budget_ms};"
+                        ))?;
+                    }
                     work(conn, size)
                 });
                 Ok((outcome, work))
@@ -117,7 +121,9 @@ fn is_timeout(error: &diesel::result::Error) -> bool {
     match error {
         diesel::result::Error::DatabaseError(_, info) => {
             let message = info.message();
-            message.contains("statement timeout") || message.contains("lock timeout")
+            message.contains("statement timeout")
+                || message.contains("lock timeout")
+                || message.contains("database is locked")
         }
         _ => false,
     }

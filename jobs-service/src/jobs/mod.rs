@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{NaiveDateTime, TimeZone, Utc};
-use diesel::Connection;
 use shared::messaging::contracts::{CleanupCompleted, Envelope};
 use shared::messaging::outbox;
 use tokio::sync::watch;
@@ -197,7 +196,7 @@ async fn finish(
     session
         .run(move |conn| {
             let details_json = serde_json::to_string(&details)?;
-            Ok(conn.transaction(|conn| {
+            Ok(shared::db::transaction(conn, |conn| {
                 let finished = runs::finish(conn, &run.id, status, total, &details_json, error.as_deref())?;
                 let event = CleanupCompleted {
                     job: finished.job.clone(),

@@ -7,12 +7,19 @@
 //! with a pause between batches. Rows are never loaded into the service, except the keys of one
 //! batch of grant families. A grant family (the grant, its refresh and access tokens and its codes)
 //! is always deleted whole in one transaction, children first.
+//!
+//! The statements are PostgreSQL's, run on SQLite as they are where both understand them. Two
+//! differ, each in one function: a batch of expired rows goes by physical row id (`ctid` on
+//! PostgreSQL, `rowid` on SQLite: [`delete_expired`]), and the families of a batch are locked
+//! (`FOR UPDATE` on PostgreSQL; SQLite's transaction already holds its one write lock:
+//! [`lock_families`]).
 
 use anyhow::Context;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text, Timestamp};
-use shared::db::DbConn;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use shared::auth_schema::{access_tokens, authorization_codes, grants, refresh_tokens};
+use shared::db::{Backend, DbConn};
 
 use super::batches::{Batcher, Deleted, drain};
 use super::{Completion, JobContext, Tally};
@@ -208,19 +215,26 @@ fn delete_expired(
     cutoff: NaiveDateTime,
     size: i64,
 ) -> QueryResult<usize> {
-    // By physical row id (a TID scan: no second index lookup per row). A row updated by a
-    // concurrent writer after the subquery chose it has moved, and is left for a later batch; the
-    // filter is checked again on each row deleted all the same.
+    // By physical row id (on PostgreSQL a TID scan: no second index lookup per row). A row updated
+    // by a concurrent writer after the subquery chose it has moved, and is left for a later batch;
+    // the filter is checked again on each row deleted all the same.
     let ExpiryStep {
         table, filter, order, ..
     } = step;
-    diesel::sql_query(format!(
-        "DELETE FROM {table} WHERE ctid = ANY(ARRAY(\
-         SELECT ctid FROM {table} WHERE {filter} ORDER BY {order} LIMIT $2)) AND {filter}"
-    ))
-    .bind::<Timestamp, _>(cutoff)
-    .bind::<BigInt, _>(size)
-    .execute(conn)
+    let statement = match conn.backend() {
+        Backend::Postgresql => format!(
+            "DELETE FROM {table} WHERE ctid = ANY(ARRAY(\
+             SELECT ctid FROM {table} WHERE {filter} ORDER BY {order} LIMIT $2)) AND {filter}"
+        ),
+        Backend::Sqlite => format!(
+            "DELETE FROM {table} WHERE rowid IN (\
+             SELECT rowid FROM {table} WHERE {filter} ORDER BY {order} LIMIT $2) AND {filter}"
+        ),
+    };
+    shared::db::sql_query(conn, &statement)
+        .bind::<Timestamp, _>(cutoff)
+        .bind::<BigInt, _>(size)
+        .execute(conn)
 }
 
 /// Counts the rows one step would delete, stopping at `limit` (for the backlog gauge).
@@ -236,13 +250,14 @@ pub fn count_eligible(
         eligible: i64,
     }
     let ExpiryStep { table, filter, .. } = step;
-    diesel::sql_query(format!(
-        "SELECT count(*) AS eligible FROM (SELECT 1 FROM {table} WHERE {filter} LIMIT $2) rows"
-    ))
-    .bind::<Timestamp, _>(cutoffs.of(step))
-    .bind::<BigInt, _>(limit)
-    .get_result::<Count>(conn)
-    .map(|count| count.eligible)
+    let statement = format!(
+        "SELECT count(*) AS eligible FROM (SELECT 1 FROM {table} WHERE {filter} LIMIT $2) eligible_rows"
+    );
+    shared::db::sql_query(conn, &statement)
+        .bind::<Timestamp, _>(cutoffs.of(step))
+        .bind::<BigInt, _>(limit)
+        .get_result::<Count>(conn)
+        .map(|count| count.eligible)
 }
 
 /// Where the scan of expired refresh tokens has got to: `(expires_at, token_hash)` of the last
@@ -264,12 +279,6 @@ struct Candidate {
     token_hash: String,
 }
 
-#[derive(QueryableByName)]
-struct FamilyId {
-    #[diesel(sql_type = Text)]
-    id: String,
-}
-
 /// One batch of families: looks at up to `size` refresh tokens expired before the retention
 /// cutoff (in expiry order, after the cursor), keeps the families among theirs that have no token
 /// still alive, and deletes those whole. Returns rows per table and the next cursor (`None` when
@@ -283,7 +292,8 @@ fn delete_expired_families(
     let floor = cursor
         .expires_at
         .unwrap_or(chrono::DateTime::UNIX_EPOCH.naive_utc());
-    let candidates: Vec<Candidate> = diesel::sql_query(
+    let candidates: Vec<Candidate> = shared::db::sql_query(
+        conn,
         "SELECT grant_id, expires_at, token_hash FROM refresh_tokens \
          WHERE expires_at < $1 AND expires_at >= $2 AND (expires_at, token_hash) > ($2, $3) \
          ORDER BY expires_at, token_hash LIMIT $4",
@@ -306,46 +316,57 @@ fn delete_expired_families(
         .collect();
     grant_ids.sort_unstable();
     grant_ids.dedup();
-    // Locking the grant rows makes a concurrent rotation or revocation of a family (which lock
-    // the same row) wait for this batch, and the checks below then see every committed token.
-    let families: Vec<String> = diesel::sql_query(
-        "SELECT g.id FROM grants g WHERE g.id = ANY($1) \
-         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id AND r.expires_at >= $2) \
-         AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id AND a.expires_at >= $3) \
-         ORDER BY g.id FOR UPDATE OF g",
-    )
-    .bind::<Array<Text>, _>(&grant_ids)
-    .bind::<Timestamp, _>(cutoffs.refresh_retention)
-    .bind::<Timestamp, _>(cutoffs.now)
-    .load::<FamilyId>(conn)?
-    .into_iter()
-    .map(|family| family.id)
-    .collect();
+    let families = lock_families(conn, &grant_ids, cutoffs)?;
     if families.is_empty() {
         return Ok((Vec::new(), next));
     }
-    let mut rows = Vec::with_capacity(4);
-    for (name, statement) in [
+    let rows = vec![
         (
             "access_tokens",
-            "DELETE FROM access_tokens WHERE grant_id = ANY($1)",
+            diesel::delete(access_tokens::table.filter(access_tokens::grant_id.eq_any(&families)))
+                .execute(conn)?,
         ),
         (
             "authorization_codes",
-            "DELETE FROM authorization_codes WHERE grant_id = ANY($1)",
+            diesel::delete(
+                authorization_codes::table.filter(authorization_codes::grant_id.eq_any(&families)),
+            )
+            .execute(conn)?,
         ),
         (
             "refresh_tokens",
-            "DELETE FROM refresh_tokens WHERE grant_id = ANY($1)",
+            diesel::delete(refresh_tokens::table.filter(refresh_tokens::grant_id.eq_any(&families)))
+                .execute(conn)?,
         ),
-        ("grants", "DELETE FROM grants WHERE id = ANY($1)"),
-    ] {
-        let deleted = diesel::sql_query(statement)
-            .bind::<Array<Text>, _>(&families)
-            .execute(conn)?;
-        rows.push((name, deleted));
-    }
+        (
+            "grants",
+            diesel::delete(grants::table.filter(grants::id.eq_any(&families))).execute(conn)?,
+        ),
+    ];
     Ok((rows, next))
+}
+
+/// Of the families `grant_ids`, those with no refresh token alive past the retention and no access
+/// token alive now, locked for the rest of the transaction. The lock makes a concurrent rotation or
+/// revocation of a family (which lock the same row) wait for this batch, and the checks then see
+/// every committed token.
+fn lock_families(conn: &mut DbConn, grant_ids: &[String], cutoffs: &Cutoffs) -> QueryResult<Vec<String>> {
+    let live_refresh = refresh_tokens::table
+        .filter(refresh_tokens::grant_id.eq(grants::id))
+        .filter(refresh_tokens::expires_at.ge(cutoffs.refresh_retention));
+    let live_access = access_tokens::table
+        .filter(access_tokens::grant_id.eq(grants::id.nullable()))
+        .filter(access_tokens::expires_at.ge(cutoffs.now));
+    shared::select_for_update!(
+        conn,
+        grants::table
+            .filter(grants::id.eq_any(grant_ids))
+            .filter(diesel::dsl::not(diesel::dsl::exists(live_refresh)))
+            .filter(diesel::dsl::not(diesel::dsl::exists(live_access)))
+            .order(grants::id)
+            .select(grants::id),
+        |query, conn| query.load(conn)
+    )
 }
 
 /// One batch of the scan of grants in id order: deletes those created before `cutoff` that have no
@@ -357,26 +378,31 @@ fn delete_empty_grants(
     after_id: &str,
     size: i64,
 ) -> QueryResult<(usize, Option<String>)> {
-    let ids: Vec<String> = diesel::sql_query("SELECT id FROM grants WHERE id > $1 ORDER BY id LIMIT $2")
-        .bind::<Text, _>(after_id)
-        .bind::<BigInt, _>(size)
-        .load::<FamilyId>(conn)?
-        .into_iter()
-        .map(|grant| grant.id)
-        .collect();
+    let ids: Vec<String> = grants::table
+        .filter(grants::id.gt(after_id))
+        .order(grants::id)
+        .limit(size)
+        .select(grants::id)
+        .load(conn)?;
     let last = if ids.len() as i64 == size {
         ids.last().cloned()
     } else {
         None
     };
-    let deleted = diesel::sql_query(
-        "DELETE FROM grants g WHERE g.id = ANY($1) AND g.created_at < $2 \
-         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id) \
-         AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id) \
-         AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id)",
+    let deleted = diesel::delete(
+        grants::table
+            .filter(grants::id.eq_any(&ids))
+            .filter(grants::created_at.lt(cutoff))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                refresh_tokens::table.filter(refresh_tokens::grant_id.eq(grants::id)),
+            )))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                access_tokens::table.filter(access_tokens::grant_id.eq(grants::id.nullable())),
+            )))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                authorization_codes::table.filter(authorization_codes::grant_id.eq(grants::id.nullable())),
+            ))),
     )
-    .bind::<Array<Text>, _>(&ids)
-    .bind::<Timestamp, _>(cutoff)
     .execute(conn)?;
     Ok((deleted, last))
 }

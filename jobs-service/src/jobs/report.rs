@@ -59,7 +59,7 @@ pub async fn run(
     );
     let sent = session
         .run(move |conn| {
-            Ok(conn.transaction(|conn| {
+            Ok(shared::db::transaction(conn, |conn| {
                 let figures = count(conn, since, until)?;
                 for to in &recipients {
                     let email = SendEmail {
@@ -90,9 +90,10 @@ pub fn count(conn: &mut DbConn, since: NaiveDateTime, until: NaiveDateTime) -> Q
     let tokens_issued = ["access_tokens", "refresh_tokens"]
         .iter()
         .map(|table| {
-            diesel::sql_query(format!(
+            let statement = format!(
                 "SELECT count(*) AS count FROM {table} WHERE expires_at >= $1 AND issued_at >= $1 AND issued_at < $2"
-            ))
+            );
+            shared::db::sql_query(conn, &statement)
             .bind::<Timestamp, _>(since)
             .bind::<Timestamp, _>(until)
             .get_result::<Count>(conn)
@@ -100,7 +101,8 @@ pub fn count(conn: &mut DbConn, since: NaiveDateTime, until: NaiveDateTime) -> Q
         })
         .sum::<QueryResult<i64>>()?;
     let events = |conn: &mut DbConn, kind: &str| {
-        diesel::sql_query(
+        shared::db::sql_query(
+            conn,
             "SELECT count(*) AS count FROM account_events WHERE occurred_at >= $1 AND occurred_at < $2 AND kind = $3",
         )
         .bind::<Timestamp, _>(since)

@@ -7,12 +7,13 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text, Timestamp};
-use shared::db::DbConn;
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use shared::db::{Backend, DbConn};
 use shared::messaging::contracts::{EmailTemplate, Envelope, SendEmail};
 use shared::messaging::outbox;
 
 use super::{Completion, JobContext, Tally};
+use crate::db::schema::jobs_unverified_reminders;
 use crate::session::JobSession;
 
 /// Runs the job: reminders first (so nobody is deleted without having been reminded, unless the
@@ -39,7 +40,7 @@ pub async fn run(
         let (link, days_left) = (link.clone(), days_left.clone());
         let reminded = session
             .run(move |conn| {
-                Ok(conn.transaction(|conn| {
+                Ok(shared::db::transaction(conn, |conn| {
                     remind_batch(conn, remind_before, delete_before, now, &link, &days_left, size)
                 })?)
             })
@@ -54,7 +55,11 @@ pub async fn run(
             return Ok(Completion::Interrupted);
         }
         let deleted = session
-            .run(move |conn| Ok(conn.transaction(|conn| delete_batch(conn, delete_before, size))?))
+            .run(move |conn| {
+                Ok(shared::db::transaction(conn, |conn| {
+                    delete_batch(conn, delete_before, size)
+                })?)
+            })
             .await?;
         tally.add("users_deleted", deleted as i64);
         if (deleted as i64) < size {
@@ -83,16 +88,21 @@ fn remind_batch(
     days_left: &str,
     size: i64,
 ) -> QueryResult<usize> {
-    let due: Vec<Unverified> = diesel::sql_query(
-        "SELECT u.id, u.username, u.email FROM users u \
+    let due_sql = "SELECT u.id, u.username, u.email FROM users u \
          WHERE u.email_verified_at IS NULL AND u.created_at < $1 AND u.created_at >= $2 \
          AND NOT EXISTS (SELECT 1 FROM jobs_unverified_reminders r WHERE r.user_id = u.id) \
-         ORDER BY u.created_at LIMIT $3 FOR UPDATE OF u SKIP LOCKED",
-    )
-    .bind::<Timestamp, _>(remind_before)
-    .bind::<Timestamp, _>(delete_before)
-    .bind::<BigInt, _>(size)
-    .load(conn)?;
+         ORDER BY u.created_at LIMIT $3";
+    // PostgreSQL locks the accounts it reminds and skips those another writer holds; on SQLite the
+    // transaction holds the one write lock already.
+    let statement = match conn.backend() {
+        Backend::Postgresql => format!("{due_sql} FOR UPDATE OF u SKIP LOCKED"),
+        Backend::Sqlite => due_sql.to_owned(),
+    };
+    let due: Vec<Unverified> = shared::db::sql_query(conn, &statement)
+        .bind::<Timestamp, _>(remind_before)
+        .bind::<Timestamp, _>(delete_before)
+        .bind::<BigInt, _>(size)
+        .load(conn)?;
     for user in &due {
         let email = SendEmail {
             to: user.email.clone(),
@@ -104,9 +114,11 @@ fn remind_batch(
             ]),
         };
         outbox::enqueue(conn, &Envelope::new(email, None))?;
-        diesel::sql_query("INSERT INTO jobs_unverified_reminders (user_id, reminded_at) VALUES ($1, $2)")
-            .bind::<Text, _>(&user.id)
-            .bind::<Timestamp, _>(now)
+        diesel::insert_into(jobs_unverified_reminders::table)
+            .values((
+                jobs_unverified_reminders::user_id.eq(&user.id),
+                jobs_unverified_reminders::reminded_at.eq(now),
+            ))
             .execute(conn)?;
     }
     Ok(due.len())
@@ -123,7 +135,8 @@ struct DeletedUser {
 fn delete_batch(conn: &mut DbConn, delete_before: NaiveDateTime, size: i64) -> QueryResult<usize> {
     // The outer condition is evaluated again on the locked row: an account verified while this
     // batch waited for it is kept.
-    let deleted: Vec<DeletedUser> = diesel::sql_query(
+    let deleted: Vec<DeletedUser> = shared::db::sql_query(
+        conn,
         "DELETE FROM users WHERE id IN (SELECT id FROM users WHERE email_verified_at IS NULL \
          AND created_at < $1 ORDER BY created_at LIMIT $2) \
          AND email_verified_at IS NULL AND created_at < $1 RETURNING id",
@@ -132,8 +145,7 @@ fn delete_batch(conn: &mut DbConn, delete_before: NaiveDateTime, size: i64) -> Q
     .bind::<BigInt, _>(size)
     .load(conn)?;
     let ids: Vec<String> = deleted.into_iter().map(|user| user.id).collect();
-    diesel::sql_query("DELETE FROM jobs_unverified_reminders WHERE user_id = ANY($1)")
-        .bind::<Array<Text>, _>(&ids)
+    diesel::delete(jobs_unverified_reminders::table.filter(jobs_unverified_reminders::user_id.eq_any(&ids)))
         .execute(conn)?;
     Ok(ids.len())
 }

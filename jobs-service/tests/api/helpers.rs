@@ -8,22 +8,26 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use diesel_migrations::embed_migrations;
 use jobs_service::configuration::Settings;
 use jobs_service::jobs::{self, Job, RunOutcome};
 use jobs_service::startup::Application;
 use secrecy::SecretString;
 use shared::configuration::Layered;
+use shared::db::{DbConn, Migrations};
 pub use shared::testing::TestDatabase;
 
 /// The auth-server's migrations: the schema the jobs-service purges (it never depends on the
 /// auth-server's crate, only on its tables).
-pub const AUTH_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../auth-server/migrations");
+pub const AUTH_MIGRATIONS: Migrations = Migrations {
+    postgres: embed_migrations!("../auth-server/migrations"),
+    sqlite: embed_migrations!("../auth-server/migrations"),
+};
 
 /// A fresh database with the auth schema and the jobs-service's tables.
 pub fn migrated_database() -> Arc<TestDatabase> {
     let database = TestDatabase::create();
-    let mut conn = PgConnection::establish(&database.url).expect("the test database accepts connections");
+    let mut conn = connect(&database);
     shared::db::run_migrations(&mut conn, AUTH_MIGRATIONS).expect("the auth migrations apply");
     shared::db::run_migrations(&mut conn, jobs_service::db::MIGRATIONS).expect("the jobs migrations apply");
     Arc::new(database)
@@ -47,8 +51,10 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings
 }
 
-pub fn connect(database: &TestDatabase) -> PgConnection {
-    let mut conn = PgConnection::establish(&database.url).expect("the test database accepts connections");
+pub fn connect(database: &TestDatabase) -> DbConn {
+    let mut conn = DbConn::Postgresql(
+        PgConnection::establish(&database.url).expect("the test database accepts connections"),
+    );
     diesel::sql_query("SET TIME ZONE 'UTC'")
         .execute(&mut conn)
         .expect("the session accepts a time zone");
@@ -82,7 +88,7 @@ struct Count {
 }
 
 /// `SELECT count(*) AS count ...`
-pub fn count(conn: &mut PgConnection, sql: &str) -> i64 {
+pub fn count(conn: &mut DbConn, sql: &str) -> i64 {
     diesel::sql_query(sql)
         .get_result::<Count>(conn)
         .unwrap_or_else(|error| panic!("{sql}: {error}"))
@@ -96,7 +102,7 @@ pub struct TextRow {
 }
 
 /// `SELECT ... AS value ...`, one text column.
-pub fn texts(conn: &mut PgConnection, sql: &str) -> Vec<String> {
+pub fn texts(conn: &mut DbConn, sql: &str) -> Vec<String> {
     diesel::sql_query(sql)
         .load::<TextRow>(conn)
         .unwrap_or_else(|error| panic!("{sql}: {error}"))
@@ -105,14 +111,14 @@ pub fn texts(conn: &mut PgConnection, sql: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn execute(conn: &mut PgConnection, sql: &str) {
+pub fn execute(conn: &mut DbConn, sql: &str) {
     use diesel::connection::SimpleConnection;
     conn.batch_execute(sql)
         .unwrap_or_else(|error| panic!("{sql}: {error}"));
 }
 
 /// A client `c1` and a verified user `u1` that tokens can belong to.
-pub fn seed_client_and_user(conn: &mut PgConnection) {
+pub fn seed_client_and_user(conn: &mut DbConn) {
     execute(
         conn,
         "INSERT INTO clients (id, name, secret_hash, is_public, grant_types, redirect_uris, can_introspect, \

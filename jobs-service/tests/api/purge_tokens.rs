@@ -2,6 +2,7 @@
 //! retention, so refresh-token reuse is still recognised after a purge.
 
 use jobs_service::jobs::Job;
+use shared::db::DbConn;
 
 use crate::helpers::*;
 
@@ -50,7 +51,7 @@ async fn a_purge_of_a_million_expired_access_tokens_removes_exactly_the_expired_
 
 /// Three families: one alive with a rotated (used, expired) token, one whose tokens all expired an
 /// hour ago (inside the retention), one whose tokens expired before the retention.
-fn seed_families(conn: &mut diesel::PgConnection) {
+fn seed_families(conn: &mut DbConn) {
     execute(
         conn,
         "INSERT INTO grants (id, client_id, user_id, scope, created_at) VALUES \

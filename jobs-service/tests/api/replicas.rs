@@ -1,6 +1,7 @@
 //! Several replicas of the real binary on one schedule: one runner per job at a time, and a
 //! runner killed mid-run is taken over at a later tick without leaving a half-deleted family.
 
+use shared::db::DbConn;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
@@ -23,7 +24,7 @@ struct Run {
     finished_at: Option<NaiveDateTime>,
 }
 
-fn runs(conn: &mut PgConnection) -> Vec<Run> {
+fn runs(conn: &mut DbConn) -> Vec<Run> {
     diesel::sql_query(
         "SELECT job, runner, status, started_at, finished_at FROM job_runs ORDER BY job, started_at",
     )

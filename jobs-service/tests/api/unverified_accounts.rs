@@ -1,10 +1,11 @@
 //! unverified-accounts: one reminder after N days (through the outbox), deletion after M days.
 
 use jobs_service::jobs::Job;
+use shared::db::DbConn;
 
 use crate::helpers::*;
 
-fn seed_accounts(conn: &mut diesel::PgConnection) {
+fn seed_accounts(conn: &mut DbConn) {
     execute(
         conn,
         "INSERT INTO users (id, username, email, password_hash, created_at, updated_at, email_verified_at) VALUES \

@@ -1,6 +1,8 @@
-//! Messaging over RabbitMQ: the message contracts, the topology, the connection supervisor, the
-//! confirming publisher, the transactional outbox and its relay.
+//! Messaging: the message contracts, the transactional outbox and its relay, the bus the relay hands
+//! messages to (RabbitMQ, or the consumers of this process), and for RabbitMQ the topology, the
+//! connection supervisor and the confirming publisher.
 
+pub mod bus;
 pub mod contracts;
 pub mod outbox;
 pub mod publisher;

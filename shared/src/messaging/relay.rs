@@ -1,13 +1,16 @@
-//! The outbox relay: publishes pending outbox rows with confirms and marks them published.
+//! The outbox relay: hands pending outbox rows to the [`Bus`] (RabbitMQ with confirms, or the
+//! consumers of this process) and marks them published once the bus has taken them.
 //!
-//! Rows are claimed in short transactions (`FOR UPDATE SKIP LOCKED`, then a lease: `next_attempt_at`
-//! moves forward), so any number of relays (replicas, the jobs-service) share one outbox without
-//! publishing a row twice in normal operation; a relay that dies holding a claim loses it when the
-//! lease ends. A failed publish backs the row off with a growing delay; nothing is ever dropped.
-//! The relay wakes on [`OutboxRelay::nudge`] (called after a commit that wrote a message) and on a
-//! poll interval (rows written by other processes, and retries).
+//! Rows are claimed with a lease (`next_attempt_at` moves forward), so any number of relays
+//! (replicas) share one outbox without handing a row over twice in normal operation; a relay that
+//! dies holding a claim loses it when the lease ends. On PostgreSQL the claim skips rows another
+//! relay is claiming (`FOR UPDATE SKIP LOCKED`); on SQLite it is one statement under the database's
+//! single write lock, which gives the same. A failed hand-over backs the row off with a growing
+//! delay (or the consumer's own); nothing is ever dropped. The relay wakes on
+//! [`OutboxRelay::nudge`] (called after a commit that wrote a message) and on a poll interval (rows
+//! written by other processes, and retries).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, Utc};
@@ -16,23 +19,24 @@ use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 use futures_util::future::join_all;
 use serde::Deserialize;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::bus::{Bus, Handled, Relayed};
 use super::contracts::Exchange;
 use super::outbox::outbox_messages;
-use super::publisher::{Outgoing, Publisher};
-use crate::db::{DbPool, StoreError};
+use crate::db::{Backend, DbConn, DbPool, StoreError};
 use crate::resilience::BackoffSettings;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RelaySettings {
-    /// Rows claimed and published together.
+    /// Rows claimed and handed over together.
     pub batch_size: i64,
     /// How often the outbox is scanned without a nudge (rows from other processes, retries).
     pub poll_interval_ms: u64,
     /// How long a claim lasts before another relay may take the row.
     pub lease_secs: i64,
-    /// Back-off of a row whose publish failed.
+    /// Back-off of a row whose hand-over failed.
     pub retry: BackoffSettings,
 }
 
@@ -56,47 +60,49 @@ struct Claimed {
 #[derive(Clone)]
 pub struct OutboxRelay {
     wake: Arc<Notify>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl OutboxRelay {
     /// Starts relaying in the background until `stop` is cancelled.
-    pub fn start(
-        pool: DbPool,
-        publisher: Publisher,
-        settings: RelaySettings,
-        stop: CancellationToken,
-    ) -> OutboxRelay {
+    pub fn start(pool: DbPool, bus: Bus, settings: RelaySettings, stop: CancellationToken) -> OutboxRelay {
         let wake = Arc::new(Notify::new());
-        let relay = OutboxRelay { wake: wake.clone() };
-        tokio::spawn(run(pool, publisher, settings, wake, stop));
-        relay
+        let task = tokio::spawn(run(pool, bus, settings, wake.clone(), stop));
+        OutboxRelay {
+            wake,
+            task: Arc::new(Mutex::new(Some(task))),
+        }
     }
 
     /// Publish now: a transaction that wrote to the outbox has committed.
     pub fn nudge(&self) {
         self.wake.notify_one();
     }
+
+    /// Waits until the relay has stopped (after its `stop` was cancelled): the batch in hand is
+    /// settled first, so no consumer is cut off mid-message by an orderly shutdown.
+    pub async fn stopped(&self) {
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
 }
 
-async fn run(
-    pool: DbPool,
-    publisher: Publisher,
-    settings: RelaySettings,
-    wake: Arc<Notify>,
-    stop: CancellationToken,
-) {
+async fn run(pool: DbPool, bus: Bus, settings: RelaySettings, wake: Arc<Notify>, stop: CancellationToken) {
     let poll = Duration::from_millis(settings.poll_interval_ms);
     loop {
         // Drain: keep going while batches come back full.
-        loop {
-            if !publisher.supervisor().is_connected() {
-                break;
-            }
-            match relay_batch(&pool, &publisher, &settings).await {
+        while bus.is_up() && !stop.is_cancelled() {
+            match relay_batch(&pool, &bus, &settings).await {
                 Ok(claimed) if claimed as i64 >= settings.batch_size => continue,
                 Ok(_) => break,
                 Err(error) => {
-                    tracing::warn!(%error, "outbox relay: cannot read the outbox");
+                    tracing::warn!(error = %format_args!("{error:#}"), "outbox relay: cannot read the outbox");
                     break;
                 }
             }
@@ -109,105 +115,176 @@ async fn run(
     }
 }
 
-/// Claims, publishes and settles one batch; returns how many rows it claimed.
-async fn relay_batch(
-    pool: &DbPool,
-    publisher: &Publisher,
-    settings: &RelaySettings,
-) -> anyhow::Result<usize> {
+/// How one claimed row ends this round.
+enum Settlement {
+    Published,
+    /// Handed over again at `next_attempt_at`.
+    Retry {
+        next_attempt_at: NaiveDateTime,
+        error: String,
+    },
+    /// Given up by its consumer: settled, with the reason kept.
+    DeadLettered(String),
+}
+
+/// Claims, hands over and settles one batch; returns how many rows it claimed.
+async fn relay_batch(pool: &DbPool, bus: &Bus, settings: &RelaySettings) -> anyhow::Result<usize> {
     let (batch, lease) = (settings.batch_size, settings.lease_secs);
     let claimed = crate::db::run(pool, move |conn| Ok::<_, StoreError>(claim(conn, batch, lease)?)).await?;
     if claimed.is_empty() {
         return Ok(0);
     }
-    let topology = publisher.supervisor().topology().clone();
-    let outcomes = join_all(claimed.iter().map(|row| {
-        let exchange = Exchange::parse(&row.exchange)
-            .map(|exchange| topology.exchange(exchange))
-            .unwrap_or_else(|| row.exchange.clone());
-        async move {
-            let outgoing = Outgoing {
-                exchange: &exchange,
-                routing_key: &row.routing_key,
-                message_id: &row.message_id,
-                message_type: &row.message_type,
-                body: row.body.as_bytes(),
-                headers: Vec::new(),
-            };
-            publisher.publish(&outgoing).await
-        }
+    let handed = join_all(claimed.iter().map(|row| async move {
+        let Some(exchange) = Exchange::parse(&row.exchange) else {
+            return Ok(Handled::DeadLettered(format!(
+                "unknown exchange {:?}",
+                row.exchange
+            )));
+        };
+        let relayed = Relayed {
+            exchange,
+            routing_key: &row.routing_key,
+            message_id: &row.message_id,
+            message_type: &row.message_type,
+            body: row.body.as_bytes(),
+            attempts: row.attempts.max(0) as u32,
+        };
+        bus.hand_over(&relayed).await
     }))
     .await;
 
     let now = Utc::now().naive_utc();
-    let mut published = Vec::new();
-    let mut failed = Vec::new();
-    for (row, outcome) in claimed.iter().zip(outcomes) {
-        match outcome {
-            Ok(()) => published.push(row.message_id.clone()),
-            Err(error) => {
-                tracing::warn!(
-                    message_id = %row.message_id,
-                    message_type = %row.message_type,
-                    attempts = row.attempts + 1,
-                    %error,
-                    "outbox relay: publish failed; will retry"
-                );
-                let delay = settings.retry.delay(row.attempts.max(0) as u32);
-                let next = now + chrono::Duration::milliseconds(delay.as_millis() as i64);
-                failed.push((row.message_id.clone(), next, error.to_string()));
-            }
-        }
-    }
+    let after = |delay: Duration| now + chrono::Duration::milliseconds(delay.as_millis() as i64);
+    let settlements: Vec<(String, Settlement)> = claimed
+        .iter()
+        .zip(handed)
+        .map(|(row, handed)| {
+            let settlement = match handed {
+                Ok(Handled::Done) => Settlement::Published,
+                Ok(Handled::RetryAfter(delay, error)) => Settlement::Retry {
+                    next_attempt_at: after(delay),
+                    error,
+                },
+                Ok(Handled::DeadLettered(reason)) => {
+                    tracing::warn!(message_id = %row.message_id, message_type = %row.message_type, %reason, "outbox relay: dead-lettered by its consumer");
+                    Settlement::DeadLettered(reason)
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        message_id = %row.message_id,
+                        message_type = %row.message_type,
+                        attempts = row.attempts + 1,
+                        %error,
+                        "outbox relay: hand-over failed; will retry"
+                    );
+                    Settlement::Retry {
+                        next_attempt_at: after(settings.retry.delay(row.attempts.max(0) as u32)),
+                        error: error.to_string(),
+                    }
+                }
+            };
+            (row.message_id.clone(), settlement)
+        })
+        .collect();
     let count = claimed.len();
-    let published_count = published.len() as u64;
+    let published = settlements
+        .iter()
+        .filter(|(_, settlement)| matches!(settlement, Settlement::Published))
+        .count() as u64;
     crate::db::run(pool, move |conn| {
-        Ok::<_, StoreError>(settle(conn, &published, &failed, now)?)
+        Ok::<_, StoreError>(settle(conn, &settlements, now)?)
     })
     .await?;
-    metrics::counter!("outbox_published_total").increment(published_count);
+    metrics::counter!("outbox_published_total").increment(published);
     Ok(count)
 }
 
-fn claim(conn: &mut crate::db::DbConn, batch: i64, lease_secs: i64) -> QueryResult<Vec<Claimed>> {
+/// The claim: up to `batch` due rows, oldest first, leased for `lease_secs`.
+fn claim(conn: &mut DbConn, batch: i64, lease_secs: i64) -> QueryResult<Vec<Claimed>> {
     let now = Utc::now().naive_utc();
     let lease_until = now + chrono::Duration::seconds(lease_secs);
-    diesel::sql_query(
-        "UPDATE outbox_messages SET next_attempt_at = $1 \
-         WHERE message_id IN ( \
-             SELECT message_id FROM outbox_messages \
-             WHERE published_at IS NULL AND next_attempt_at <= $2 \
-             ORDER BY next_attempt_at, created_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-         RETURNING message_id, exchange, routing_key, message_type, body, attempts",
-    )
-    .bind::<Timestamp, _>(lease_until)
-    .bind::<Timestamp, _>(now)
-    .bind::<BigInt, _>(batch)
-    .load(conn)
+    let statement = match conn.backend() {
+        Backend::Postgresql => {
+            "UPDATE outbox_messages SET next_attempt_at = $1 \
+             WHERE message_id IN ( \
+                 SELECT message_id FROM outbox_messages \
+                 WHERE published_at IS NULL AND next_attempt_at <= $2 \
+                 ORDER BY next_attempt_at, created_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING message_id, exchange, routing_key, message_type, body, attempts"
+        }
+        // One statement holds SQLite's single write lock from the SELECT to the UPDATE, so no other
+        // relay can claim the same rows in between.
+        Backend::Sqlite => {
+            "UPDATE outbox_messages SET next_attempt_at = ?1 \
+             WHERE message_id IN ( \
+                 SELECT message_id FROM outbox_messages \
+                 WHERE published_at IS NULL AND next_attempt_at <= ?2 \
+                 ORDER BY next_attempt_at, created_at LIMIT ?3) \
+             RETURNING message_id, exchange, routing_key, message_type, body, attempts"
+        }
+    };
+    diesel::sql_query(statement)
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .bind::<BigInt, _>(batch)
+        .load(conn)
 }
 
-fn settle(
-    conn: &mut crate::db::DbConn,
-    published: &[String],
-    failed: &[(String, NaiveDateTime, String)],
-    now: NaiveDateTime,
-) -> QueryResult<()> {
+fn settle(conn: &mut DbConn, settlements: &[(String, Settlement)], now: NaiveDateTime) -> QueryResult<()> {
     use outbox_messages::dsl;
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
+        let published: Vec<&String> = settlements
+            .iter()
+            .filter(|(_, settlement)| matches!(settlement, Settlement::Published))
+            .map(|(message_id, _)| message_id)
+            .collect();
         if !published.is_empty() {
             diesel::update(dsl::outbox_messages.filter(dsl::message_id.eq_any(published)))
                 .set((dsl::published_at.eq(now), dsl::attempts.eq(dsl::attempts + 1)))
                 .execute(conn)?;
         }
-        for (message_id, next_attempt_at, error) in failed {
-            diesel::update(dsl::outbox_messages.find(message_id))
-                .set((
-                    dsl::next_attempt_at.eq(next_attempt_at),
-                    dsl::attempts.eq(dsl::attempts + 1),
-                    dsl::last_error.eq(error),
-                ))
-                .execute(conn)?;
+        for (message_id, settlement) in settlements {
+            match settlement {
+                Settlement::Published => {}
+                Settlement::Retry {
+                    next_attempt_at,
+                    error,
+                } => {
+                    diesel::update(dsl::outbox_messages.find(message_id))
+                        .set((
+                            dsl::next_attempt_at.eq(next_attempt_at),
+                            dsl::attempts.eq(dsl::attempts + 1),
+                            dsl::last_error.eq(error),
+                        ))
+                        .execute(conn)?;
+                }
+                Settlement::DeadLettered(reason) => {
+                    diesel::update(dsl::outbox_messages.find(message_id))
+                        .set((
+                            dsl::published_at.eq(now),
+                            dsl::attempts.eq(dsl::attempts + 1),
+                            dsl::last_error.eq(format!("dead-lettered: {reason}")),
+                        ))
+                        .execute(conn)?;
+                }
+            }
         }
         Ok(())
     })
+}
+
+/// Makes every pending row due now, voiding the claims of earlier runs (and the back-off of rows
+/// waiting for a retry; their attempt counts still advance). Only for a process that owns its
+/// outbox alone, such as the one-process platform holding its data directory's lock: there every
+/// claim found at start was left by a run that was killed mid-message.
+pub fn void_stale_claims(conn: &mut DbConn) -> QueryResult<usize> {
+    use outbox_messages::dsl;
+    let now = Utc::now().naive_utc();
+    diesel::update(
+        dsl::outbox_messages
+            .filter(dsl::published_at.is_null())
+            .filter(dsl::next_attempt_at.gt(now)),
+    )
+    .set(dsl::next_attempt_at.eq(now))
+    .execute(conn)
 }

@@ -52,6 +52,22 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// A connection to the database, set up as the pool sets up its own.
+    ///
+    /// # Panics
+    /// When the database does not accept it.
+    pub fn connect(&self) -> crate::db::DbConn {
+        crate::db::connect(
+            &self.url,
+            &crate::db::SessionSettings {
+                statement_timeout_ms: 30_000,
+            },
+        )
+        .expect("the test database accepts connections")
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut admin) = maintenance_connection() {

@@ -2,6 +2,8 @@
 //! migrated database has, so a test can compare them.
 
 use diesel::pg::Pg;
+
+use crate::db::{Backend, DbConn};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
@@ -36,16 +38,28 @@ where
         .collect()
 }
 
-/// Every column of the `public` schema but diesel's own table.
+/// Every column of the database's tables but diesel's own, on either backend.
 ///
 /// # Panics
 /// When the query fails: the test needs the answer.
-pub fn migrated(conn: &mut PgConnection) -> Vec<MigratedColumn> {
-    diesel::sql_query(
-        "SELECT table_name::text, column_name::text, is_nullable = 'YES' AS nullable \
-         FROM information_schema.columns \
-         WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'",
-    )
-    .load(conn)
-    .expect("information_schema answers")
+pub fn migrated(conn: &mut DbConn) -> Vec<MigratedColumn> {
+    let statement = match conn.backend() {
+        Backend::Postgresql => {
+            "SELECT table_name::text, column_name::text, is_nullable = 'YES' AS nullable \
+             FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'"
+        }
+        // SQLite lets a non-integer primary key hold NULL unless declared NOT NULL; diesel (and our
+        // code) treat a key as never null, and so does this comparison.
+        Backend::Sqlite => {
+            "SELECT m.name AS table_name, p.name AS column_name, \
+             (p.\"notnull\" = 0 AND p.pk = 0) AS nullable \
+             FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+             AND m.name <> '__diesel_schema_migrations'"
+        }
+    };
+    diesel::sql_query(statement)
+        .load(conn)
+        .expect("the catalogue answers")
 }

@@ -139,7 +139,7 @@ async fn without_a_nonce_the_code_flow_still_succeeds_and_without_openid_there_i
 async fn a_replica_started_while_the_database_is_down_serves_the_keys_once_it_returns() {
     let database = TestDatabase::create();
     {
-        let mut conn = <shared::db::DbConn as diesel::Connection>::establish(&database.url).unwrap();
+        let mut conn = database.connect();
         shared::db::run_migrations(&mut conn, auth_server::db::MIGRATIONS).unwrap();
     }
     let proxy = shared::testing::fault_proxy::FaultProxy::start("127.0.0.1:5432").await;

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS jobs_access_tokens_revoked

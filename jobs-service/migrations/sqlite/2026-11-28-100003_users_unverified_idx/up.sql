@@ -1,0 +1,2 @@
+-- unverified-accounts finds accounts never verified, oldest first, without a scan of users.
+CREATE INDEX IF NOT EXISTS jobs_users_unverified ON users (created_at) WHERE email_verified_at IS NULL
