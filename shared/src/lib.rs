@@ -1,6 +1,10 @@
-//! Plumbing shared by the platform's services. It holds no business rules: configuration loading,
-//! telemetry, the request id, the JSON error body, the database pool and migrations runner, the
-//! health/readiness/metrics endpoints and graceful shutdown.
+//! Plumbing shared by the platform's services. It holds no business rules: the command-line entry
+//! point (`cli`), configuration loading, telemetry, the request id, the JSON error body, the database
+//! (one connection type over PostgreSQL and SQLite, pool, transactions, migrations), the auth
+//! database's table declarations (`auth_schema`, for the auth-server and the jobs-service), the
+//! health/readiness/metrics endpoints (`health`, `observability`), the HTTP skeleton with graceful
+//! shutdown (`server`), the gateway identity contract (`identity`), resilience (breaker, back-off,
+//! retry budget), messaging (contracts, outbox, relay, the bus) and test support (`testing`).
 
 pub mod auth_schema;
 pub mod cli;

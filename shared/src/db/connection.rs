@@ -8,8 +8,8 @@ use diesel::{Connection, ConnectionError, ConnectionResult, PgConnection, QueryR
 /// Every query in the platform runs on this connection type, so the same diesel code serves both
 /// backends. Queries must stay portable: text ids, `TIMESTAMP` in UTC, no arrays, JSON or enums in
 /// columns, no `as_returning()` (use `returning(table::all_columns)`). The few statements that differ
-/// run on the variant's own connection, each in one named function (see `locking` and the callers
-/// of [`on_backend!`](crate::on_backend)).
+/// run on the variant's own connection, each in one named function (see [`transaction`](super::transaction),
+/// [`select_for_update!`](crate::select_for_update) and the callers of [`on_backend!`](crate::on_backend)).
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
     Postgresql(PgConnection),

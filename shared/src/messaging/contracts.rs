@@ -1,4 +1,4 @@
-//! The messages the services exchange over RabbitMQ. Every message travels in an [`Envelope`] that
+//! The messages the services exchange, over RabbitMQ or the in-process bus. Every message travels in an [`Envelope`] that
 //! carries its schema version, a unique `message_id` (consumers are idempotent on it), its `type`
 //! (also the routing key), when it happened and the W3C `traceparent` of the request that caused it.
 
