@@ -1,10 +1,12 @@
 //! Throughput benchmark of the auth-server's hot paths against two floors, measured in one run.
 //!
 //!     cargo run --release -p auth-server --example auth_bench -- \
-//!         [--seconds 10] [--connections 32] [--driver wrk|builtin] [--pool-size N]
+//!         [--seconds 10] [--connections 32] [--driver wrk|builtin] [--pool-size N] \
+//!         [--database postgres|sqlite]
 //!
-//! It creates a scratch PostgreSQL database (TEST_DATABASE_SERVER_URL, default
-//! postgres://postgres@127.0.0.1:5432), starts in this process the real auth-server and a floor
+//! It creates a scratch database: on PostgreSQL (TEST_DATABASE_SERVER_URL, default
+//! postgres://postgres@127.0.0.1:5432), or with `--database sqlite` a SQLite file in a temporary
+//! directory, as the one-command platform uses. It starts in this process the real auth-server and a floor
 //! server with two handlers, and drives each of four targets in turn with a fixed number of
 //! keep-alive connections, all receiving the same shape of request (a POST with a form body and a
 //! Basic header):
@@ -35,10 +37,11 @@ use shared::testing::load::{self, LoadOptions, Target};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = LoadOptions::from_args();
-    let database = TestDatabase::create();
+    let backend: String = load::arg("--database").unwrap_or_else(|| "postgres".to_owned());
+    let scratch = ScratchDatabase::create(&backend)?;
 
     let mut settings = Settings::defaults()?;
-    settings.database.url = SecretString::from(database.url.clone());
+    settings.database.url = SecretString::from(scratch.url());
     // A throw-away key for a throw-away database (base64 of 32 bytes).
     settings.keys.encryption_key = Some(SecretString::from("YmVuY2gta2V5LWVuY3J5cHRpb24ta2V5LTMyLWJ5dGU="));
     // No broker link: the measured paths send no email.
@@ -64,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let token_for_introspection = issue_token(&auth, &fixture.service).await?;
 
     println!(
-        "auth-server benchmark: {} connections, {} s per target, load from {}, PostgreSQL pool of {}",
+        "auth-server benchmark: {} connections, {} s per target, load from {}, {backend} pool of {}",
         options.connections, options.seconds, options.driver, settings.database.pool_size,
     );
     // Every target receives the same shape of request (a POST with a form body and a Basic header),
@@ -125,6 +128,29 @@ async fn main() -> anyhow::Result<()> {
         token.p99_ms / select.p99_ms
     );
     Ok(())
+}
+
+/// The database the run uses, dropped (or deleted) at the end.
+enum ScratchDatabase {
+    Postgresql(TestDatabase),
+    Sqlite(tempfile::TempDir),
+}
+
+impl ScratchDatabase {
+    fn create(backend: &str) -> anyhow::Result<ScratchDatabase> {
+        match backend {
+            "postgres" => Ok(ScratchDatabase::Postgresql(TestDatabase::create())),
+            "sqlite" => Ok(ScratchDatabase::Sqlite(tempfile::tempdir()?)),
+            other => anyhow::bail!("--database: {other:?} is neither postgres nor sqlite"),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            ScratchDatabase::Postgresql(database) => database.url.clone(),
+            ScratchDatabase::Sqlite(directory) => format!("sqlite://{}/bench.db", directory.path().display()),
+        }
+    }
 }
 
 /// The floor server: the same actix-web, the same diesel pool settings.

@@ -17,6 +17,7 @@ use shared::messaging::outbox::outbox_messages;
 use shared::testing::TestDatabase;
 use shared::testing::amqp::{PrivateBroker, TopologyGuard, unique_namespace};
 use shared::testing::fault_proxy::FaultProxy;
+use shared::testing::html::hidden_field;
 use shared::testing::smtp_sink::{SinkMessage, SmtpSink};
 
 /// Generous: CI runs these next to the jobs-service's million-row purges.
@@ -173,15 +174,6 @@ impl Platform {
             })
             .collect()
     }
-}
-
-fn hidden_field(html: &str, name: &str) -> String {
-    let start = html
-        .find(&format!("name=\"{name}\""))
-        .unwrap_or_else(|| panic!("{name} in {html}"));
-    let rest = &html[start..];
-    let value = &rest[rest.find("value=\"").unwrap() + 7..];
-    value[..value.find('"').unwrap()].to_owned()
 }
 
 fn token_of(link: &str) -> String {

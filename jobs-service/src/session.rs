@@ -151,3 +151,39 @@ fn try_file_lock(url: &str, lock_key: i32) -> anyhow::Result<Option<File>> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn sqlite_settings(directory: &std::path::Path) -> DatabaseSettings {
+        DatabaseSettings {
+            url: SecretString::from(format!("sqlite://{}/jobs.db", directory.display())),
+            pool_size: 1,
+            acquire_timeout_ms: 1_000,
+            statement_timeout_ms: 1_000,
+            migrate_on_start: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_a_second_runner_is_refused_the_job_until_the_first_lets_go() {
+        let directory = tempfile::tempdir().unwrap();
+        let settings = sqlite_settings(directory.path());
+
+        let first = JobSession::try_acquire(&settings, 1).await.unwrap();
+        let second = JobSession::try_acquire(&settings, 1).await.unwrap();
+        let other_job = JobSession::try_acquire(&settings, 2).await.unwrap();
+
+        assert!(first.is_some(), "a free job is taken");
+        assert!(second.is_none(), "a held job is refused");
+        assert!(other_job.is_some(), "another job is not held by it");
+        first.unwrap().release().await;
+        assert!(
+            JobSession::try_acquire(&settings, 1).await.unwrap().is_some(),
+            "released, the job is free again"
+        );
+    }
+}

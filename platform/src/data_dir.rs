@@ -7,7 +7,7 @@
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -35,12 +35,18 @@ pub struct DataDir {
 impl DataDir {
     /// Creates the directory if needed and takes its lock.
     pub fn open(path: &Path) -> Result<DataDir, StartError> {
-        std::fs::create_dir_all(path).map_err(|error| {
-            StartError::new(format!(
-                "cannot create the data directory {} ({error}): choose another with --data-dir",
-                path.display()
-            ))
-        })?;
+        // Its owner's only: the database holds addresses and password hashes. (An existing directory
+        // keeps the permissions it has.)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|error| {
+                StartError::new(format!(
+                    "cannot create the data directory {} ({error}): choose another with --data-dir",
+                    path.display()
+                ))
+            })?;
         let lock_path = path.join(LOCK_FILE);
         let mut lock = File::options()
             .create(true)
@@ -262,11 +268,21 @@ mod tests {
 
         assert_eq!(first.expose_secret(), second.expose_secret());
         assert_eq!(STANDARD.decode(first.expose_secret()).unwrap().len(), 32);
-        let mode = std::fs::metadata(directory.path().join(KEY_ENCRYPTION_KEY_FILE))
-            .unwrap()
-            .permissions();
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(mode.mode() & 0o777, 0o600);
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&directory.path().join(KEY_ENCRYPTION_KEY_FILE)), 0o600);
+    }
+
+    #[test]
+    fn a_new_data_directory_is_its_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let path = parent.path().join("data");
+
+        let _data = DataDir::open(&path).unwrap();
+
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
     }
 
     #[test]

@@ -442,3 +442,107 @@ async fn users_set_claim_stores_a_string_or_json_claim_and_refuses_the_account_c
         "{stored:?}"
     );
 }
+
+#[tokio::test]
+async fn a_chosen_client_id_is_kept_and_a_bad_one_exits_2_naming_the_flag() {
+    let app = spawn_app().await;
+    let create = |client_id: &str| {
+        auth_server(
+            app.database_url(),
+            &[
+                "clients",
+                "create",
+                "--client-id",
+                client_id,
+                "--name",
+                "Billing",
+                "--grant-type",
+                "client_credentials",
+                "--json",
+            ],
+            None,
+        )
+    };
+
+    let chosen = stdout_json(&create("billing-service"));
+    let again = create("billing-service");
+    let bad = create("billing service");
+
+    assert_eq!(chosen["client_id"], "billing-service");
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "a second client with the id is a conflict"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--client-id"));
+}
+
+#[tokio::test]
+async fn the_binary_runs_on_a_sqlite_file_given_as_database_url() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/auth.db", directory.path().display());
+    assert!(auth_server(&url, &["migrate"], None).status.success());
+    auth_server(&url, &["scopes", "create", "read", "--description", "Read"], None);
+    let client = stdout_json(&auth_server(
+        &url,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Service",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "read",
+            "--json",
+        ],
+        None,
+    ));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_auth-server"))
+        .env("DATABASE_URL", &url)
+        .env("AUTH_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("AUTH_ISSUER", format!("http://127.0.0.1:{port}"))
+        .env(
+            "AUTH_KEYS__ENCRYPTION_KEY",
+            "c3FsaXRlLXRlc3Qta2V5LWVuY3J5cHRpb24ta2V5LTM=",
+        )
+        .env("AUTH_OUTBOX__RELAY_ENABLED", "false")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let response = loop {
+        let sent = http
+            .post(format!("http://127.0.0.1:{port}/oauth2/token"))
+            .basic_auth(
+                client["client_id"].as_str().unwrap(),
+                client["client_secret"].as_str(),
+            )
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await;
+        match sent {
+            Ok(response) => break response,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("the server never answered: {error}"),
+        }
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+
+    assert_eq!(response.status(), 200);
+    let token: Value = response.json().await.unwrap();
+    assert_eq!(token["scope"], "read");
+}

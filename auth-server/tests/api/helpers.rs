@@ -453,17 +453,7 @@ pub fn query_params(url: &str) -> std::collections::HashMap<String, String> {
     form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }
 
-/// The value of a hidden input, found by its `name` in a page we render ourselves.
-pub fn hidden_field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("a field named {name} in the page:\n{html}"));
-    let rest = &html[start..];
-    let value_start = rest.find("value=\"").unwrap() + "value=\"".len();
-    let value_end = rest[value_start..].find('"').unwrap();
-    rest[value_start..value_start + value_end].to_owned()
-}
+pub use shared::testing::html::hidden_field;
 
 // The token, introspection and revocation endpoints: clients, requests and the error format.
 

@@ -80,25 +80,52 @@ impl TestPlatform {
         .expect("the database opens")
     }
 
-    /// A client_credentials token of the demo service.
-    pub async fn service_token(&self, scope: &str) -> String {
-        let response: Value = reqwest::Client::new()
-            .post(format!("{}/oauth2/token", self.addresses.auth))
-            .basic_auth(
-                &self.credentials.service_client_id,
-                Some(&self.credentials.service_client_secret),
+    /// The demo service, as a client of this platform's auth-server.
+    pub fn service(&self) -> ServiceClient {
+        ServiceClient {
+            auth: self.addresses.auth.clone(),
+            secret: self.credentials.service_client_secret.clone(),
+        }
+    }
+}
+
+/// The demo service (`demo-service`), calling an auth-server as the printed curl lines do.
+pub struct ServiceClient {
+    pub auth: String,
+    pub secret: String,
+}
+
+impl ServiceClient {
+    /// A client_credentials token.
+    pub async fn token(&self, scope: &str) -> String {
+        let response = self
+            .post(
+                "/oauth2/token",
+                &[("grant_type", "client_credentials"), ("scope", scope)],
             )
-            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .await;
+        response["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a token: {response}"))
+            .to_owned()
+    }
+
+    /// What introspection says of `token`.
+    pub async fn introspect(&self, token: &str) -> Value {
+        self.post("/oauth2/introspect", &[("token", token)]).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        reqwest::Client::new()
+            .post(format!("{}{path}", self.auth))
+            .basic_auth(platform::credentials::SERVICE_CLIENT_ID, Some(&self.secret))
+            .form(form)
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
-        response["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("a token: {response}"))
-            .to_owned()
+            .unwrap()
     }
 }
 
@@ -210,6 +237,12 @@ impl Browser {
         self.post(action, &form).await
     }
 
+    /// Asks for a password reset of the account with `email`, as the forgot-password page does.
+    pub async fn ask_password_reset(&self, email: &str) -> reqwest::Response {
+        self.submit("/password/forgot", "/password/forgot", &[], &[("email", email)])
+            .await
+    }
+
     /// Signs in to the demo app (`demo` is its base URL): its login, the auth-server's login page,
     /// the consent page when asked, then the demo app's callback page.
     pub async fn sign_in_to_demo_app(&self, demo: &str, username: &str, password: &str) -> reqwest::Response {
@@ -256,17 +289,7 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
-/// The value of a hidden input, found by its `name` in a page the platform renders.
-pub fn hidden_field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("a field named {name} in the page:\n{html}"));
-    let rest = &html[start..];
-    let value_start = rest.find("value=\"").unwrap() + "value=\"".len();
-    let value_end = rest[value_start..].find('"').unwrap();
-    rest[value_start..value_start + value_end].to_owned()
-}
+pub use shared::testing::html::hidden_field;
 
 /// The real binary, started as a user would (with system-chosen ports); killed when dropped.
 pub struct PlatformProcess {

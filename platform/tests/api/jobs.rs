@@ -55,7 +55,7 @@ fn now() -> NaiveDateTime {
 async fn the_purge_deletes_expired_tokens_then_whole_families_past_the_retention_on_sqlite() {
     let platform = spawn_platform().await;
     for _ in 0..3 {
-        platform.service_token("api:read").await;
+        platform.service().token("api:read").await;
     }
     let browser = Browser::new(&platform.addresses.auth);
     let page = browser
@@ -160,7 +160,7 @@ async fn an_unverified_account_is_reminded_through_the_mailbox_then_deleted() {
 #[tokio::test]
 async fn the_report_reaches_its_recipients_through_the_mailbox() {
     let platform = spawn_platform().await;
-    platform.service_token("api:read").await;
+    platform.service().token("api:read").await;
     let mut settings = settings(&platform);
     settings.report.recipients = "ops@example.test".to_owned();
 

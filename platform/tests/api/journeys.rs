@@ -118,14 +118,7 @@ async fn a_password_reset_arrives_in_the_mailbox_and_the_new_password_signs_in()
     let platform = spawn_platform().await;
     let browser = Browser::new(&platform.addresses.auth);
 
-    let asked = browser
-        .submit(
-            "/password/forgot",
-            "/password/forgot",
-            &[],
-            &[("email", "demo@example.com")],
-        )
-        .await;
+    let asked = browser.ask_password_reset("demo@example.com").await;
     assert_eq!(asked.status(), 200);
     let link = wait_for_link(
         &platform.addresses.email,
@@ -157,7 +150,7 @@ async fn the_demo_api_refuses_a_missing_token_and_a_token_without_the_write_scop
     let api = format!("{}/api/things", platform.addresses.gateway);
 
     let anonymous = http.get(&api).send().await.unwrap();
-    let reader = platform.service_token("api:read").await;
+    let reader = platform.service().token("api:read").await;
     let write_with_read_scope = http.post(&api).bearer_auth(&reader).send().await.unwrap();
     let read = http.get(&api).bearer_auth(&reader).send().await.unwrap();
 

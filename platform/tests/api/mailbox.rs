@@ -7,14 +7,7 @@ use crate::helpers::*;
 async fn the_mailbox_lists_an_email_and_shows_it_with_its_link_clickable() {
     let platform = spawn_platform().await;
     let browser = Browser::new(&platform.addresses.auth);
-    browser
-        .submit(
-            "/password/forgot",
-            "/password/forgot",
-            &[],
-            &[("email", "demo@example.com")],
-        )
-        .await;
+    browser.ask_password_reset("demo@example.com").await;
     let link = wait_for_link(
         &platform.addresses.email,
         "demo@example.com",

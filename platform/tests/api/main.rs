@@ -11,4 +11,5 @@ mod jobs;
 mod journeys;
 mod mailbox;
 mod process;
+mod schema;
 mod try_it;

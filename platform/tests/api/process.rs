@@ -29,33 +29,6 @@ fn password(screen: &str) -> String {
     line.rsplit(" / ").next().unwrap().trim().to_owned()
 }
 
-async fn token(auth: &str, secret: &str) -> String {
-    let response: Value = reqwest::Client::new()
-        .post(format!("{auth}/oauth2/token"))
-        .basic_auth("demo-service", Some(secret))
-        .form(&[("grant_type", "client_credentials"), ("scope", "api:write")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    response["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn introspect(auth: &str, secret: &str, token: &str) -> Value {
-    reqwest::Client::new()
-        .post(format!("{auth}/oauth2/introspect"))
-        .basic_auth("demo-service", Some(secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn key_ids(auth: &str) -> Vec<String> {
     let jwks: Value = reqwest::get(format!("{auth}/oauth2/jwks"))
         .await
@@ -77,9 +50,14 @@ async fn a_restart_keeps_clients_users_tokens_and_keys_and_sigterm_exits_0() {
     let data_dir = directory.path().join("data");
     let first = PlatformProcess::start(&data_dir, &[]);
     let auth = first.address("auth-server");
-    let secret = service_secret(&first.screen);
-    let issued = token(&auth, &secret).await;
     let keys = key_ids(&auth).await;
+    let secret = service_secret(&first.screen);
+    let issued = ServiceClient {
+        auth,
+        secret: secret.clone(),
+    }
+    .token("api:write")
+    .await;
     let first_screen = first.screen.clone();
 
     let stopped = first.stop("TERM").await;
@@ -89,8 +67,12 @@ async fn a_restart_keeps_clients_users_tokens_and_keys_and_sigterm_exits_0() {
 
     assert_eq!(service_secret(&again.screen), secret, "the same demo credentials");
     assert_eq!(password(&again.screen), password(&first_screen));
+    let service = ServiceClient {
+        auth: auth.clone(),
+        secret: secret.clone(),
+    };
     assert_eq!(
-        introspect(&auth, &secret, &issued).await["active"],
+        service.introspect(&issued).await["active"],
         true,
         "the token survived"
     );
@@ -111,14 +93,7 @@ async fn an_email_in_flight_when_the_process_is_killed_is_delivered_after_the_re
     let running = PlatformProcess::start(&data_dir, &[("SMTP_URL", &sink.url())]);
     let auth = running.address("auth-server");
     let browser = Browser::new(&auth);
-    browser
-        .submit(
-            "/password/forgot",
-            "/password/forgot",
-            &[],
-            &[("email", "demo@example.com")],
-        )
-        .await;
+    browser.ask_password_reset("demo@example.com").await;
     // The email-service has handed the message to the SMTP server and waits for its answer.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while sink.attempts() == 0 {

@@ -18,7 +18,12 @@ pub fn amqp_url() -> String {
 
 /// A fresh namespace, `test_<unix time>_<pid>_<n>.` (`.ci/run` deletes those of killed runs after
 /// three hours, as it drops their databases).
+///
+/// # Panics
+/// When the broker does not accept a connection: every test that needs a namespace needs the broker,
+/// and must fail (naming it) rather than wait for a link that never comes.
 pub fn unique_namespace() -> String {
+    require_broker();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -28,6 +33,35 @@ pub fn unique_namespace() -> String {
         std::process::id(),
         NAMESPACE_COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Panics, naming the broker and how to start it, unless its AMQP port accepts a connection.
+fn require_broker() {
+    let url = amqp_url();
+    let authority = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let address = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5672")
+    };
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&address)
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .is_some_and(|socket| {
+            std::net::TcpStream::connect_timeout(&socket, std::time::Duration::from_secs(2)).is_ok()
+        });
+    assert!(
+        reachable,
+        "RabbitMQ is not reachable at {address} (TEST_AMQP_URL), and this test needs it: start it \
+         (`rabbitmq-server -detached`, or .ci/run, which starts it) and run the tests again; \
+         see README, Test it"
+    );
 }
 
 /// Deletes a topology's exchanges and queues when dropped.

@@ -40,8 +40,14 @@ impl TestDatabase {
             std::process::id(),
             DATABASE_COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        let mut admin =
-            maintenance_connection().expect("PostgreSQL must be running for the tests (see README: Test it)");
+        let mut admin = maintenance_connection().unwrap_or_else(|error| {
+            panic!(
+                "PostgreSQL is not reachable at {} (TEST_DATABASE_SERVER_URL), and this test needs it: start it \
+                 (`pg_ctlcluster --skip-systemctl-redirect 15 main start`, or .ci/run, which starts it) \
+                 and run the tests again; see README, Test it. The driver said: {error}",
+                server_url()
+            )
+        });
         diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
             .execute(&mut admin)
             .expect("create the test database");
@@ -83,6 +89,7 @@ fn maintenance_connection() -> diesel::ConnectionResult<PgConnection> {
 
 pub mod amqp;
 pub mod fault_proxy;
+pub mod html;
 pub mod load;
 pub mod schema;
 pub mod smtp_sink;

@@ -63,3 +63,52 @@ pub fn migrated(conn: &mut DbConn) -> Vec<MigratedColumn> {
         .load(conn)
         .expect("the catalogue answers")
 }
+
+/// `table.column` of every column declared `Nullable<...>` in the `diesel::table!` blocks of
+/// `sources` (the text of the files that declare them, `include_str!`-ed by the test).
+pub fn nullable_in_sources(sources: &[&str]) -> std::collections::BTreeSet<String> {
+    let mut table = String::new();
+    let mut nullable = std::collections::BTreeSet::new();
+    for line in sources.iter().flat_map(|source| source.lines()).map(str::trim) {
+        if let Some(name) = line.strip_suffix(") {").and_then(|head| head.split(" (").next()) {
+            table = name.to_owned();
+        } else if let Some((column, kind)) = line.split_once(" -> ")
+            && kind.starts_with("Nullable<")
+        {
+            nullable.insert(format!("{table}.{column}"));
+        }
+    }
+    nullable
+}
+
+/// `table.column` of every column of the auth database's tables as `shared` declares them
+/// (`auth_schema` and the outbox), for the drift checks of the crates that migrate them.
+pub fn declared_auth_tables() -> Vec<String> {
+    use crate::auth_schema::*;
+    [
+        declared(access_tokens::table),
+        declared(account_events::table),
+        declared(account_links::table),
+        declared(crate::messaging::outbox::outbox_messages::table),
+        declared(authorization_codes::table),
+        declared(authorization_requests::table),
+        declared(client_scopes::table),
+        declared(clients::table),
+        declared(consents::table),
+        declared(grants::table),
+        declared(login_sessions::table),
+        declared(refresh_tokens::table),
+        declared(scopes::table),
+        declared(user_scopes::table),
+        declared(users::table),
+        declared(signing_keys::table),
+        declared(user_claims::table),
+    ]
+    .concat()
+}
+
+/// The sources of [`declared_auth_tables`], for [`nullable_in_sources`].
+pub const AUTH_TABLE_SOURCES: [&str; 2] = [
+    include_str!("../auth_schema.rs"),
+    include_str!("../messaging/outbox.rs"),
+];
