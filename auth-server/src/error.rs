@@ -13,7 +13,9 @@ use shared::db::{DbError, is_connection_failure};
 
 use crate::pages;
 
-/// The registered error codes we answer with.
+/// Every error code the auth-server answers with, on both channels: the token, introspection and
+/// revocation endpoints (RFC 6749 §5.2), the authorization endpoint's redirects (RFC 6749 §4.1.2.1,
+/// OpenID Connect Core §3.1.2.6) and userinfo's bearer errors (RFC 6750 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -21,7 +23,13 @@ pub enum ErrorCode {
     InvalidGrant,
     UnauthorizedClient,
     UnsupportedGrantType,
+    UnsupportedResponseType,
     InvalidScope,
+    AccessDenied,
+    LoginRequired,
+    ConsentRequired,
+    InvalidToken,
+    InsufficientScope,
     ServerError,
     TemporarilyUnavailable,
 }
@@ -34,7 +42,13 @@ impl ErrorCode {
             ErrorCode::InvalidGrant => "invalid_grant",
             ErrorCode::UnauthorizedClient => "unauthorized_client",
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }

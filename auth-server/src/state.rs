@@ -6,6 +6,7 @@ use shared::messaging::relay::OutboxRelay;
 use crate::browser::BrowserCookies;
 use crate::client_cache::ClientCache;
 use crate::configuration::Settings;
+use crate::oidc::IdTokenIssuer;
 use crate::oidc::keys::KeyEncryptionKey;
 use crate::throttle::{FailureThrottle, Throttles};
 use crate::token_writer::TokenWriter;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub outbox: Option<OutboxRelay>,
     /// Unseals the id_token signing keys.
     pub key_encryption: std::sync::Arc<KeyEncryptionKey>,
+    /// Signs the id_tokens of code exchanges.
+    pub id_tokens: std::sync::Arc<IdTokenIssuer>,
 }
 
 impl AppState {
@@ -49,6 +52,11 @@ impl AppState {
             },
             cookies: BrowserCookies::new(settings.is_https()),
             token_writer: TokenWriter::start(pool.clone(), TOKEN_WRITERS, TOKEN_BATCH_ROWS),
+            id_tokens: std::sync::Arc::new(IdTokenIssuer::new(
+                &settings.issuer,
+                settings.oidc.id_token_ttl_secs,
+                key_encryption.clone(),
+            )),
             pool,
             settings,
             outbox,

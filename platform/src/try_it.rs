@@ -18,6 +18,29 @@ pub struct TryIt<'a> {
 
 impl fmt::Display for TryIt<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f)?;
+        writeln!(
+            f,
+            "The platform is ready: four services and a demo app in one process, state in {}.",
+            self.data_dir.display()
+        )?;
+        writeln!(f)?;
+        self.services(f)?;
+        writeln!(f)?;
+        self.browser(f)?;
+        writeln!(f)?;
+        self.shell(f)?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "Ctrl-C stops everything. The next start keeps the data; delete {} to start afresh.",
+            self.data_dir.display()
+        )
+    }
+}
+
+impl TryIt<'_> {
+    fn services(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Addresses {
             gateway,
             auth,
@@ -26,20 +49,11 @@ impl fmt::Display for TryIt<'_> {
             demo,
         } = self.addresses;
         let issuer = self.issuer;
-        let credentials = self.credentials;
-        let (service, secret) = (&credentials.service_client_id, &credentials.service_client_secret);
-        let data = self.data_dir.display();
         let emails = if self.mailbox {
             format!("emails are kept in the mailbox: {email}/mail")
         } else {
             "emails go out through SMTP_URL".to_owned()
         };
-        writeln!(f)?;
-        writeln!(
-            f,
-            "The platform is ready: four services and a demo app in one process, state in {data}."
-        )?;
-        writeln!(f)?;
         writeln!(
             f,
             "  resource-gateway  {gateway}   the front door of the APIs; /api/... is the demo API"
@@ -56,8 +70,12 @@ impl fmt::Display for TryIt<'_> {
         writeln!(
             f,
             "  demo app          {demo}   a third-party app, and the demo API's upstream"
-        )?;
-        writeln!(f)?;
+        )
+    }
+
+    fn browser(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (demo, issuer, email) = (&self.addresses.demo, self.issuer, &self.addresses.email);
+        let credentials = self.credentials;
         writeln!(f, "In a browser:")?;
         writeln!(
             f,
@@ -71,12 +89,24 @@ impl fmt::Display for TryIt<'_> {
         if self.mailbox {
             writeln!(f, "  read the emails           {email}/mail")?;
         }
-        writeln!(f)?;
+        Ok(())
+    }
+
+    fn shell(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Addresses {
+            gateway, auth, demo, ..
+        } = self.addresses;
+        let (service, secret) = (
+            &self.credentials.service_client_id,
+            &self.credentials.service_client_secret,
+        );
+        let basic = format!("-u {service}:{secret}");
         writeln!(f, "From a shell:")?;
         writeln!(f, "  # a token for the demo service (client_credentials)")?;
         writeln!(
             f,
-            "  TOKEN=$(curl -s -u {service}:{secret} -d grant_type=client_credentials -d scope=api:read {auth}/oauth2/token | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
+            "  TOKEN=$(curl -s {basic} -d grant_type=client_credentials -d scope=api:read {auth}/oauth2/token \
+             | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
         )?;
         writeln!(
             f,
@@ -87,15 +117,9 @@ impl fmt::Display for TryIt<'_> {
             "  curl -s -H \"Authorization: Bearer $TOKEN\" {gateway}/api/hello"
         )?;
         writeln!(f, "  # what the auth-server says of the token (introspection)")?;
-        writeln!(
-            f,
-            "  curl -s -u {service}:{secret} -d token=$TOKEN {auth}/oauth2/introspect"
-        )?;
+        writeln!(f, "  curl -s {basic} -d token=$TOKEN {auth}/oauth2/introspect")?;
         writeln!(f, "  # revoke it: from now on the gateway answers 401")?;
-        writeln!(
-            f,
-            "  curl -s -u {service}:{secret} -d token=$TOKEN {auth}/oauth2/revoke"
-        )?;
+        writeln!(f, "  curl -s {basic} -d token=$TOKEN {auth}/oauth2/revoke")?;
         writeln!(
             f,
             "  curl -s -i -H \"Authorization: Bearer $TOKEN\" {gateway}/api/hello"
@@ -104,11 +128,6 @@ impl fmt::Display for TryIt<'_> {
             f,
             "  # where the demo app's sign-in starts: the authorization request with PKCE (open it in a browser)"
         )?;
-        writeln!(f, "  curl -s -o /dev/null -w '%{{redirect_url}}\\n' {demo}/login")?;
-        writeln!(f)?;
-        writeln!(
-            f,
-            "Ctrl-C stops everything. The next start keeps the data; delete {data} to start afresh."
-        )
+        writeln!(f, "  curl -s -o /dev/null -w '%{{redirect_url}}\\n' {demo}/login")
     }
 }

@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 
 use crate::db::models::AuthorizationRequest;
 use crate::domain::redirect_uri::with_query;
+use crate::error::ErrorCode;
 use crate::pages::{FormPostField, FormPostPage, render, secure_html, see_other};
 
 /// Where the parameters of the answer travel.
@@ -64,12 +65,12 @@ impl ClientAnswer {
     }
 
     /// An error answer (OAuth 2.0 §4.1.2.1, OIDC Core §3.1.2.6).
-    pub fn error(request: &AuthorizationRequest, issuer: &str, error: &str, description: &str) -> Self {
+    pub fn error(request: &AuthorizationRequest, issuer: &str, error: ErrorCode, description: &str) -> Self {
         Self::success(
             request,
             issuer,
             vec![
-                ("error", error.to_owned()),
+                ("error", error.as_str().to_owned()),
                 ("error_description", description.to_owned()),
             ],
         )

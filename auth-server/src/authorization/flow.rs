@@ -19,7 +19,7 @@ use crate::domain::opaque_token::{self, TokenKind};
 use crate::domain::redirect_uri::with_query;
 use crate::domain::scope::ScopeSet;
 use crate::domain::time;
-use crate::error::{PageError, StoreError};
+use crate::error::{ErrorCode, PageError, StoreError};
 use crate::pages::see_other;
 use crate::state::AppState;
 
@@ -78,7 +78,13 @@ pub async fn advance(
     let login_page = || Ok(see_other(&format!("/login?request={}", request.id)));
     let Some(session) = session else {
         if prompt.none {
-            return refuse(state, pending, "login_required", "the user is not signed in").await;
+            return refuse(
+                state,
+                pending,
+                ErrorCode::LoginRequired,
+                "the user is not signed in",
+            )
+            .await;
         }
         return login_page();
     };
@@ -93,7 +99,13 @@ pub async fn advance(
         .is_some_and(|subject| subject != session.user.id);
     if !fresh && (prompt.login || too_old || other_user) {
         if prompt.none {
-            return refuse(state, pending, "login_required", "the user must sign in again").await;
+            return refuse(
+                state,
+                pending,
+                ErrorCode::LoginRequired,
+                "the user must sign in again",
+            )
+            .await;
         }
         return login_page();
     }
@@ -101,7 +113,7 @@ pub async fn advance(
         return refuse(
             state,
             pending,
-            "login_required",
+            ErrorCode::LoginRequired,
             "the signed-in user is not the one id_token_hint names",
         )
         .await;
@@ -118,7 +130,7 @@ pub async fn advance(
         refuse(
             state,
             pending,
-            "consent_required",
+            ErrorCode::ConsentRequired,
             "the user has not agreed to this request",
         )
         .await
@@ -131,7 +143,7 @@ pub async fn advance(
 async fn refuse(
     state: &AppState,
     pending: &Pending,
-    error: &str,
+    error: ErrorCode,
     description: &str,
 ) -> Result<HttpResponse, PageError> {
     Ok(answer_error(state, pending, error, description)
@@ -171,7 +183,7 @@ pub async fn issue_code(
         return answer_error(
             state,
             pending,
-            "invalid_scope",
+            ErrorCode::InvalidScope,
             "the user may not grant the openid scope",
         )
         .await;
@@ -287,14 +299,20 @@ fn new_code(
 
 /// The user declined: the request is answered with `access_denied`.
 pub async fn deny(state: &AppState, pending: &Pending) -> Result<ClientAnswer, PageError> {
-    answer_error(state, pending, "access_denied", "the user denied the request").await
+    answer_error(
+        state,
+        pending,
+        ErrorCode::AccessDenied,
+        "the user denied the request",
+    )
+    .await
 }
 
 /// Uses the request up and answers it with an error for the client.
 pub async fn answer_error(
     state: &AppState,
     pending: &Pending,
-    error: &str,
+    error: ErrorCode,
     description: &str,
 ) -> Result<ClientAnswer, PageError> {
     let request_id = pending.request.id.clone();
@@ -313,12 +331,12 @@ pub async fn answer_error(
 /// A client redirect URI carrying an error (RFC 6749 §4.1.2.1, with `iss` from RFC 9207).
 pub fn error_location(
     redirect_uri: &str,
-    error: &str,
+    error: ErrorCode,
     description: &str,
     client_state: Option<&str>,
     issuer: &str,
 ) -> String {
-    let mut params = vec![("error", error), ("error_description", description)];
+    let mut params = vec![("error", error.as_str()), ("error_description", description)];
     params.extend(client_state.map(|state| ("state", state)));
     params.push(("iss", issuer));
     with_query(redirect_uri, &params)

@@ -4,6 +4,7 @@
 
 use super::answer::ResponseMode;
 use crate::domain::client::Client;
+use crate::error::ErrorCode;
 use crate::params::Params;
 
 /// The response types offered: the code flow, and the hybrid flow for clients that enable it.
@@ -38,10 +39,10 @@ pub fn response_type_and_mode(
     let single = |name: &str| {
         params
             .get(name)
-            .map_err(|error| ("invalid_request", error.to_string()))
+            .map_err(|error| (ErrorCode::InvalidRequest, error.to_string()))
     };
     let mut values: Vec<&str> = match single("response_type")? {
-        None => return Err(("invalid_request", "response_type is required".to_owned())),
+        None => return Err((ErrorCode::InvalidRequest, "response_type is required".to_owned())),
         Some(value) => value.split(' ').filter(|value| !value.is_empty()).collect(),
     };
     values.sort_unstable();
@@ -50,7 +51,7 @@ pub fn response_type_and_mode(
         ["code", "id_token"] => ResponseType::CodeIdToken,
         _ => {
             return Err((
-                "unsupported_response_type",
+                ErrorCode::UnsupportedResponseType,
                 "only response_type=code (and code id_token for clients that enable it) is supported"
                     .to_owned(),
             ));
@@ -58,7 +59,7 @@ pub fn response_type_and_mode(
     };
     if response_type == ResponseType::CodeIdToken && !client.allow_hybrid {
         return Err((
-            "unauthorized_client",
+            ErrorCode::UnauthorizedClient,
             "this client may not use the hybrid flow".to_owned(),
         ));
     }
@@ -67,12 +68,12 @@ pub fn response_type_and_mode(
         Some("query") => Some(ResponseMode::Query),
         Some("fragment") => Some(ResponseMode::Fragment),
         Some("form_post") => Some(ResponseMode::FormPost),
-        Some(_) => return Err(("invalid_request", "unsupported response_mode".to_owned())),
+        Some(_) => return Err((ErrorCode::InvalidRequest, "unsupported response_mode".to_owned())),
     };
     // OAuth 2.0 Multiple Response Types §5: an id_token never travels in the query.
     if response_type == ResponseType::CodeIdToken && requested == Some(ResponseMode::Query) {
         return Err((
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "response_mode=query is not allowed with response_type=code id_token".to_owned(),
         ));
     }
@@ -99,7 +100,7 @@ pub struct OidcParams {
 }
 
 /// A parameter that makes the request invalid: the error code and its description.
-pub type Refusal = (&'static str, String);
+pub type Refusal = (ErrorCode, String);
 
 /// What `prompt` asks for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -124,14 +125,17 @@ impl Prompt {
                 "login" | "select_account" => prompt.login = true,
                 "consent" => prompt.consent = true,
                 other => {
-                    return Err(("invalid_request", format!("unsupported prompt value {other}")));
+                    return Err((
+                        ErrorCode::InvalidRequest,
+                        format!("unsupported prompt value {other}"),
+                    ));
                 }
             }
         }
         // OIDC Core §3.1.2.1: none with any other value is an error.
         if prompt.none && (prompt.login || prompt.consent) {
             return Err((
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "prompt=none cannot be combined with other values".to_owned(),
             ));
         }
@@ -158,14 +162,14 @@ pub fn parse(params: &Params) -> Result<OidcParams, Refusal> {
         params
             .get(name)
             .map(|value| value.map(str::to_owned))
-            .map_err(|error| ("invalid_request", error.to_string()))
+            .map_err(|error| (ErrorCode::InvalidRequest, error.to_string()))
     };
     let prompt = Prompt::parse(single("prompt")?.as_deref())?;
     let max_age = match single("max_age")? {
         None => None,
         Some(value) => Some(value.parse::<u32>().map(i64::from).map_err(|_| {
             (
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "max_age must be a number of seconds".to_owned(),
             )
         })?),

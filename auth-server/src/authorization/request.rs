@@ -7,12 +7,13 @@
 use std::sync::Arc;
 
 use super::answer::ResponseMode;
-use super::oidc_request::{self, OidcParams, ResponseType};
+use super::oidc_request::{self, OidcParams, Refusal, ResponseType};
+use crate::configuration::OAuthSettings;
 use crate::domain::client::{Client, ResolvedRedirect};
 use crate::domain::grant_type::GrantType;
 use crate::domain::pkce::CodeChallenge;
 use crate::domain::scope::ScopeSet;
-use crate::error::PageError;
+use crate::error::{ErrorCode, PageError};
 use crate::params::Params;
 use crate::state::AppState;
 
@@ -43,13 +44,58 @@ pub struct ErrorRedirect {
     /// How the answer travels (the query unless the request asked otherwise).
     pub mode: ResponseMode,
     pub redirect_uri: String,
-    pub error: &'static str,
+    pub error: ErrorCode,
     pub description: String,
     pub state: Option<String>,
 }
 
-/// Validates the query of `/oauth2/authorize`.
+/// Validates the query of `/oauth2/authorize`, step by step: the client and its redirect URI (their
+/// errors are pages), then the channel every later error goes back through, then the flow, PKCE,
+/// scope and the OpenID Connect parameters.
 pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest, Invalid> {
+    let (client, redirect) = client_and_redirect(state, params).await?;
+    let Ok(client_state) = params.get("state") else {
+        return Err(ErrorTo::new(&redirect.uri, None, ResponseMode::Query)
+            .invalid(ErrorCode::InvalidRequest, "the parameter state is repeated"));
+    };
+    // The response type and mode decide how every later answer travels (a hybrid request's errors
+    // go in the fragment too); errors in them go back in the query.
+    let (response_type, response_mode) =
+        oidc_request::response_type_and_mode(params, &client).map_err(|(error, description)| {
+            ErrorTo::new(&redirect.uri, client_state, ResponseMode::Query).invalid(error, description)
+        })?;
+    let to_client = ErrorTo::new(&redirect.uri, client_state, response_mode.effective);
+    let fail = |(error, description): Refusal| to_client.invalid(error, description);
+
+    may_use_the_code_flow(&client).map_err(fail)?;
+    let code_challenge = pkce(params, &client, &state.settings.oauth).map_err(fail)?;
+    let scope = requested_scope(state, params, &client).await.map_err(fail)?;
+    let nonce = single(params, "nonce").map_err(fail)?.map(str::to_owned);
+    let mut oidc = oidc_request::parse(params).map_err(fail)?;
+    bound_if_hybrid(response_type, nonce.as_deref(), &scope).map_err(fail)?;
+    oidc.response_type = Some(response_type.as_str().to_owned());
+    oidc.response_mode = response_mode.requested.map(|mode| mode.as_str().to_owned());
+    if let Some(hint) = single(params, "id_token_hint").map_err(fail)? {
+        oidc.expected_subject = Some(hinted_subject(state, &client, hint).await.map_err(fail)?);
+    }
+    Ok(ValidRequest {
+        client: client.clone(),
+        redirect,
+        state: client_state.map(str::to_owned),
+        scope,
+        code_challenge,
+        nonce,
+        oidc,
+        response_mode: response_mode.effective,
+    })
+}
+
+/// The client and the redirect URI its answers go to. Until both are known to be good, an error is
+/// a page: redirecting it would make us an open redirector.
+async fn client_and_redirect(
+    state: &AppState,
+    params: &Params,
+) -> Result<(Arc<Client>, ResolvedRedirect), Invalid> {
     let page = |message: String| Invalid::Page(PageError::bad_request("Invalid request", message));
     let client_id = params.get("client_id").map_err(|error| page(error.to_string()))?;
     let client_id =
@@ -66,106 +112,91 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
     let requested_redirect = params
         .get("redirect_uri")
         .map_err(|error| page(error.to_string()))?;
-    let Some(redirect) = client.resolve_redirect_uri(requested_redirect) else {
-        return Err(page(match requested_redirect {
+    match client.resolve_redirect_uri(requested_redirect) {
+        Some(redirect) => Ok((client, redirect)),
+        None => Err(page(match requested_redirect {
             Some(_) => "The redirect_uri is not registered for this application.".into(),
             None => "The request must name a redirect_uri: this application has registered several.".into(),
-        }));
-    };
-
-    let Ok(client_state) = params.get("state") else {
-        return Err(ErrorTo::new(&redirect.uri, None, ResponseMode::Query)
-            .invalid("invalid_request", "the parameter state is repeated"));
-    };
-    // The response type and mode decide how every later answer travels (a hybrid request's errors
-    // go in the fragment too); errors in them go back in the query.
-    let (response_type, response_mode) =
-        oidc_request::response_type_and_mode(params, &client).map_err(|(error, description)| {
-            ErrorTo::new(&redirect.uri, client_state, ResponseMode::Query).invalid(error, description)
-        })?;
-    let to_client = ErrorTo::new(&redirect.uri, client_state, response_mode.effective);
-    let fail = |error: &'static str, description: String| to_client.invalid(error, description);
-    let single = |name: &str| {
-        params
-            .get(name)
-            .map_err(|error| fail("invalid_request", error.to_string()))
-    };
-
-    if !client.allows_grant(GrantType::AuthorizationCode) {
-        return Err(fail(
-            "unauthorized_client",
-            "this client may not use the authorization code flow".into(),
-        ));
+        })),
     }
-    let code_challenge = match (single("code_challenge")?, single("code_challenge_method")?) {
-        (Some(challenge), method) => Some(
-            CodeChallenge::parse(challenge, method)
-                .map_err(|error| fail("invalid_request", error.to_string()))?,
-        ),
-        (None, Some(_)) => {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge_method without code_challenge".into(),
-            ));
+}
+
+/// A parameter given at most once.
+fn single<'p>(params: &'p Params, name: &str) -> Result<Option<&'p str>, Refusal> {
+    params
+        .get(name)
+        .map_err(|error| (ErrorCode::InvalidRequest, error.to_string()))
+}
+
+fn may_use_the_code_flow(client: &Client) -> Result<(), Refusal> {
+    if client.allows_grant(GrantType::AuthorizationCode) {
+        Ok(())
+    } else {
+        Err((
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow".into(),
+        ))
+    }
+}
+
+/// The PKCE challenge (RFC 7636): S256 only; required of public clients, and of confidential ones
+/// unless `oauth.require_pkce_for_confidential_clients` is off.
+fn pkce(params: &Params, client: &Client, oauth: &OAuthSettings) -> Result<Option<CodeChallenge>, Refusal> {
+    let invalid = |description: String| (ErrorCode::InvalidRequest, description);
+    match (
+        single(params, "code_challenge")?,
+        single(params, "code_challenge_method")?,
+    ) {
+        (Some(challenge), method) => CodeChallenge::parse(challenge, method)
+            .map(Some)
+            .map_err(|error| invalid(error.to_string())),
+        (None, Some(_)) => Err(invalid("code_challenge_method without code_challenge".into())),
+        (None, None) if client.is_public || oauth.require_pkce_for_confidential_clients => {
+            Err(invalid("code_challenge is required (PKCE with S256)".into()))
         }
-        (None, None) if client.is_public || state.settings.oauth.require_pkce_for_confidential_clients => {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge is required (PKCE with S256)".into(),
-            ));
-        }
-        (None, None) => None,
-    };
-    let requested_scope = crate::grants::parse_scope_param(single("scope")?)
-        .map_err(|error| fail("invalid_scope", error.description.to_string()))?;
-    let scope = crate::grants::resolve_requested_scope(&state.pool, &client, requested_scope.as_ref())
+        (None, None) => Ok(None),
+    }
+}
+
+/// What was asked of the scope, limited to what the client may ask for (the user's limits apply
+/// later).
+async fn requested_scope(state: &AppState, params: &Params, client: &Client) -> Result<ScopeSet, Refusal> {
+    let requested = crate::grants::parse_scope_param(single(params, "scope")?)
+        .map_err(|error| (ErrorCode::InvalidScope, error.description.to_string()))?;
+    crate::grants::resolve_requested_scope(&state.pool, client, requested.as_ref())
         .await
         .map_err(|error| {
-            let code = if error.code == crate::error::ErrorCode::InvalidScope {
-                "invalid_scope"
+            let code = if error.code == ErrorCode::InvalidScope {
+                ErrorCode::InvalidScope
             } else {
-                "temporarily_unavailable"
+                ErrorCode::TemporarilyUnavailable
             };
-            fail(code, error.description.to_string())
-        })?;
-    let nonce = single("nonce")?.map(str::to_owned);
-    let mut oidc = oidc_request::parse(params).map_err(|(error, description)| fail(error, description))?;
-    if response_type == ResponseType::CodeIdToken {
-        // OIDC Core §3.3.2.11: the front-channel id_token must be bound to the request.
-        if nonce.is_none() {
-            return Err(fail(
-                "invalid_request",
-                "nonce is required with response_type=code id_token".into(),
-            ));
-        }
-        if !scope.contains("openid") {
-            return Err(fail(
-                "invalid_request",
-                "response_type=code id_token needs the openid scope".into(),
-            ));
-        }
-    }
-    oidc.response_type = Some(response_type.as_str().to_owned());
-    oidc.response_mode = response_mode.requested.map(|mode| mode.as_str().to_owned());
-    if let Some(hint) = single("id_token_hint")? {
-        oidc.expected_subject = Some(
-            hinted_subject(state, &client, hint)
-                .await
-                .map_err(|(error, description)| fail(error, description))?,
-        );
-    }
+            (code, error.description.to_string())
+        })
+}
 
-    let state = client_state.map(str::to_owned);
-    Ok(ValidRequest {
-        client: client.clone(),
-        redirect,
-        state,
-        scope,
-        code_challenge,
-        nonce,
-        oidc,
-        response_mode: response_mode.effective,
-    })
+/// OIDC Core §3.3.2.11: a front-channel id_token (the hybrid flow) must be bound to the request.
+fn bound_if_hybrid(
+    response_type: ResponseType,
+    nonce: Option<&str>,
+    scope: &ScopeSet,
+) -> Result<(), Refusal> {
+    if response_type != ResponseType::CodeIdToken {
+        return Ok(());
+    }
+    if nonce.is_none() {
+        return Err((
+            ErrorCode::InvalidRequest,
+            "nonce is required with response_type=code id_token".into(),
+        ));
+    }
+    if !scope.contains("openid") {
+        return Err((
+            ErrorCode::InvalidRequest,
+            "response_type=code id_token needs the openid scope".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The `sub` of an `id_token_hint`: an id_token we issued to this client (expired ones too, OIDC
@@ -186,14 +217,14 @@ async fn hinted_subject(
     .await
     .map_err(|_| {
         (
-            "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable,
             "the id_token_hint could not be checked".to_owned(),
         )
     })?;
     match verified {
         Some(claims) if claims.aud == client.id => Ok(claims.sub),
         _ => Err((
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "id_token_hint is not an id_token this server issued to this client".to_owned(),
         )),
     }
@@ -215,7 +246,7 @@ impl<'a> ErrorTo<'a> {
         }
     }
 
-    fn invalid(&self, error: &'static str, description: impl Into<String>) -> Invalid {
+    fn invalid(&self, error: ErrorCode, description: impl Into<String>) -> Invalid {
         Invalid::Redirect(ErrorRedirect {
             redirect_uri: self.redirect_uri.to_owned(),
             error,

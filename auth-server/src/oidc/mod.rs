@@ -23,11 +23,11 @@ pub struct IdTokenIssuer {
 }
 
 impl IdTokenIssuer {
-    pub fn new(state: &crate::state::AppState) -> Self {
+    pub fn new(issuer: &str, ttl_secs: u64, key_encryption: Arc<KeyEncryptionKey>) -> Self {
         IdTokenIssuer {
-            issuer: state.settings.issuer.clone(),
-            ttl_secs: state.settings.oidc.id_token_ttl_secs,
-            key_encryption: state.key_encryption.clone(),
+            issuer: issuer.to_owned(),
+            ttl_secs,
+            key_encryption,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::db;
 use crate::db::models::AuthorizationRequest;
 use crate::domain::opaque_token::{self, TokenKind};
 use crate::domain::time;
-use crate::error::{PageError, StoreError};
+use crate::error::{ErrorCode, PageError, StoreError};
 use crate::params::Params;
 use crate::state::AppState;
 
@@ -41,7 +41,7 @@ pub async fn get_authorize(http: HttpRequest, state: web::Data<AppState>) -> Res
                 ErrorRedirect {
                     mode,
                     redirect_uri,
-                    error: "server_error",
+                    error: ErrorCode::ServerError,
                     description: "the authorization request could not be processed".into(),
                     state: client_state,
                 },
@@ -119,7 +119,7 @@ async fn remember(
 fn redirect_error(state: &AppState, redirect: ErrorRedirect) -> HttpResponse {
     if redirect.mode != ResponseMode::Query {
         let mut params = vec![
-            ("error", redirect.error.to_owned()),
+            ("error", redirect.error.as_str().to_owned()),
             ("error_description", redirect.description),
         ];
         params.extend(redirect.state.map(|state| ("state", state)));
@@ -156,7 +156,7 @@ fn unavailable(
         ErrorRedirect {
             mode,
             redirect_uri,
-            error: "temporarily_unavailable",
+            error: ErrorCode::TemporarilyUnavailable,
             description: "the authorization server is temporarily unavailable".into(),
             state: client_state,
         },

@@ -13,7 +13,7 @@ fn authorize_query(pairs: &[(&str, &str)]) -> String {
 }
 
 /// A valid request for `client`, with `overrides` replacing or adding parameters.
-fn request_for(client: &TestClient, pkce: &Pkce, overrides: &[(&'static str, &str)]) -> String {
+pub(crate) fn request_for(client: &TestClient, pkce: &Pkce, overrides: &[(&'static str, &str)]) -> String {
     let mut pairs: Vec<(&str, String)> = vec![
         ("response_type", "code".into()),
         ("client_id", client.id.clone()),
@@ -181,7 +181,12 @@ async fn with_one_registered_uri_the_request_may_omit_it_and_then_the_token_requ
     assert_eq!(exchange.status(), 200);
 }
 
-async fn assert_error_redirect(app: &TestApp, response: reqwest::Response, error: &str, state: Option<&str>) {
+pub(crate) async fn assert_error_redirect(
+    app: &TestApp,
+    response: reqwest::Response,
+    error: &str,
+    state: Option<&str>,
+) {
     assert_eq!(response.status(), 302, "errors go back to the client");
     let location = location(&response);
     assert!(location.starts_with("https://client.test/cb?"), "{location}");
@@ -209,66 +214,6 @@ async fn protocol_errors_go_back_to_the_client_with_state_and_iss() {
         let response = browser.get(&request_for(&client, &pkce, overrides)).await;
         assert_error_redirect(&app, response, error, Some("s1")).await;
     }
-}
-
-#[tokio::test]
-async fn pkce_is_required_of_public_and_confidential_clients() {
-    let app = spawn_app().await;
-    let confidential = app.standard_fixture();
-    let public = app.create_client(ClientSpec {
-        public: true,
-        ..web_client_spec()
-    });
-    let pkce = Pkce::new();
-
-    for client in [&confidential, &public] {
-        let request = request_for(
-            client,
-            &pkce,
-            &[("code_challenge", "<omit>"), ("code_challenge_method", "<omit>")],
-        );
-        let response = Browser::new(&app).get(&request).await;
-        assert_error_redirect(&app, response, "invalid_request", Some("s1")).await;
-    }
-}
-
-#[tokio::test]
-async fn a_confidential_client_may_skip_pkce_when_the_operator_allows_it_and_a_verifier_is_then_refused() {
-    let app = spawn_app_with(|settings| settings.oauth.require_pkce_for_confidential_clients = false).await;
-    let client = app.standard_fixture();
-    let pkce = Pkce::new();
-    let browser = Browser::new(&app);
-    let response = browser
-        .get(&request_for(
-            &client,
-            &pkce,
-            &[("code_challenge", "<omit>"), ("code_challenge_method", "<omit>")],
-        ))
-        .await;
-    let response = browser
-        .submit_login(&location(&response), "alice", "alice-password")
-        .await;
-    let response = browser.submit_consent(&location(&response), "allow").await;
-    let code = query_params(&location(&response))["code"].clone();
-
-    // A verifier for a code issued without a challenge is a downgrade attempt (RFC 9700 §4.8.2).
-    let downgrade = app.exchange_code(&client, &code, &pkce.verifier).await;
-    assert_eq!(downgrade.status(), 400);
-    assert_eq!(
-        downgrade.json::<serde_json::Value>().await.unwrap()["error"],
-        "invalid_request"
-    );
-    let plain = app
-        .token(
-            &client,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-            ],
-        )
-        .await;
-    assert_eq!(plain.status(), 200);
 }
 
 #[tokio::test]
