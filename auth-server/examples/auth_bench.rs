@@ -105,7 +105,15 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", result.line(target.name));
         results.push(result);
     }
-    let (plain, select, token, introspect) = (&results[0], &results[1], &results[2], &results[3]);
+    print_ratios(&results);
+    Ok(())
+}
+
+/// The figures that matter, as ratios of one run: each endpoint against the one-SELECT floor.
+fn print_ratios(results: &[load::LoadResult]) {
+    let [plain, select, token, introspect] = results else {
+        return;
+    };
     println!();
     println!(
         "introspect / select floor: {:>5.1} %  (target >= 80 %)",
@@ -127,7 +135,6 @@ async fn main() -> anyhow::Result<()> {
         "p99 token      / select:   {:>5.2} x",
         token.p99_ms / select.p99_ms
     );
-    Ok(())
 }
 
 /// The database the run uses, dropped (or deleted) at the end.

@@ -199,7 +199,11 @@ impl ResponseError for OAuthError {
 
     fn error_response(&self) -> HttpResponse {
         if let (Some(cause), true) = (&self.cause, self.status.is_server_error()) {
-            tracing::error!(error.code = self.code.as_str(), error.cause = %format_args!("{cause:#}"), "request failed");
+            tracing::error!(
+                error.code = self.code.as_str(),
+                error.cause = %format_args!("{cause:#}"),
+                "request failed",
+            );
         }
         metrics::counter!("oauth_errors_total", "error" => self.code.as_str()).increment(1);
         let mut response = HttpResponse::build(self.status);

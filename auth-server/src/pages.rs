@@ -113,7 +113,8 @@ struct ErrorPage<'a> {
     request_id: Option<String>,
 }
 
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src \
+    'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// A response builder with the security headers of every HTML page.
 pub fn secure_html(status: StatusCode) -> HttpResponseBuilder {

@@ -162,7 +162,8 @@ impl Platform {
             .map(|n| {
                 let email = format!("user{n}@example.test");
                 diesel::sql_query(
-                    "INSERT INTO users (id, username, email, password_hash, disabled, created_at, updated_at, email_verified_at) \
+                    "INSERT INTO users (id, username, email, password_hash, disabled, created_at, \
+                        updated_at, email_verified_at) \
                      VALUES ($1, $1, $2, $3, FALSE, now(), now(), now())",
                 )
                 .bind::<diesel::sql_types::Text, _>(format!("user{n}"))

@@ -129,7 +129,10 @@ async fn a_client_credentials_token_passes_the_gateway_with_its_identity_until_i
     let routes = std::env::temp_dir().join(format!("e2e-routes-{}.toml", std::process::id()));
     std::fs::write(
         &routes,
-        format!("[[routes]]\nname = \"orders\"\npath_prefix = \"/orders\"\nupstreams = [\"{upstream}\"]\nscopes = {{ all_of = [\"orders:read\"] }}\n"),
+        format!(
+            "[[routes]]\nname = \"orders\"\npath_prefix = \"/orders\"\nupstreams = \
+            [\"{upstream}\"]\nscopes = {{ all_of = [\"orders:read\"] }}\n"
+        ),
     )
     .unwrap();
     let mut gateway_settings = resource_gateway::configuration::Settings::defaults().unwrap();

@@ -65,9 +65,12 @@ async fn a_rotated_refresh_token_presented_after_a_purge_inside_the_retention_st
          VALUES ('u1', 'alice', 'alice@example.test', 'x', now(), now(), now()); \
          INSERT INTO grants (id, client_id, user_id, scope, created_at) \
          VALUES ('family', '{client_id}', 'u1', 'read', now() - interval '40 days'); \
-         INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, parent_hash, issued_at, expires_at, used_at) VALUES \
-           ('{rotated_hash}', 'family', '{client_id}', 'u1', 'read', NULL, now() - interval '40 days', now() - interval '1 day', now() - interval '39 days'), \
-           ('{current_hash}', 'family', '{client_id}', 'u1', 'read', '{rotated_hash}', now() - interval '39 days', now() + interval '20 days', NULL);",
+         INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, parent_hash, \
+         issued_at, expires_at, used_at) VALUES \
+           ('{rotated_hash}', 'family', '{client_id}', 'u1', 'read', NULL, now() - interval '40 days', \
+           now() - interval '1 day', now() - interval '39 days'), \
+           ('{current_hash}', 'family', '{client_id}', 'u1', 'read', '{rotated_hash}', \
+           now() - interval '39 days', now() + interval '20 days', NULL);",
         client_id = client.client_id,
         rotated_hash = rotated.hash,
         current_hash = current.hash,

@@ -59,12 +59,61 @@ async fn main() -> anyhow::Result<()> {
     let _topology = TopologyGuard::new(email_service::topology::topology(&namespace, &settings.consumer));
     shared::telemetry::init("email-bench", &settings.log);
 
-    // N commands in the outbox, as N account flows would leave them.
     let auth_pool = shared::db::build_pool(&shared::configuration::DatabaseSettings {
         url: SecretString::from(auth_database.url.clone()),
         ..settings.database.clone()
     });
-    let pool = auth_pool.clone();
+    fill_outbox(&auth_pool, messages).await?;
+
+    // The relay's link declares the email queues too, so nothing it publishes is unroutable while
+    // the email-service is still connecting.
+    let supervisor = Supervisor::new(
+        settings.amqp.clone(),
+        email_service::topology::topology(&namespace, &settings.consumer),
+    );
+    supervisor.start();
+    supervisor
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .ok_or_else(|| anyhow::anyhow!("cannot reach RabbitMQ"))?;
+    let service = email_service::startup::Application::build(settings.clone()).await?;
+    let stop_service = service.stop_handle();
+    let service = tokio::spawn(service.run_until_stopped());
+
+    let started = Instant::now();
+    let stop = CancellationToken::new();
+    let relay = OutboxRelay::start(
+        auth_pool,
+        Bus::RabbitMq(Publisher::new(supervisor.clone())),
+        relay_settings(),
+        stop.clone(),
+    );
+    relay.nudge();
+    sink.wait_for(messages, Duration::from_secs(3600)).await;
+    let elapsed = started.elapsed();
+    // Stop everything that would declare the topology again before the guard deletes it.
+    stop.cancel();
+    stop_service.stop(true).await;
+    service.await??;
+    supervisor.shutdown().await;
+
+    let accepted = sink.messages().len();
+    println!(
+        "{messages} emails, outbox -> relay -> RabbitMQ -> email-service ({concurrency} consumers) -> \
+        SMTP sink"
+    );
+    println!(
+        "  {:.1} s, {:.0} emails/s; the sink accepted {accepted} (duplicates: {})",
+        elapsed.as_secs_f64(),
+        messages as f64 / elapsed.as_secs_f64(),
+        accepted - messages
+    );
+    Ok(())
+}
+
+/// `messages` commands in the outbox, as that many account flows would leave them.
+async fn fill_outbox(pool: &shared::db::DbPool, messages: usize) -> anyhow::Result<()> {
+    let pool = pool.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let mut conn = pool.get()?;
         shared::db::run_migrations(&mut conn, AUTH_MIGRATIONS)?;
@@ -88,26 +137,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Ok(())
     })
-    .await??;
+    .await?
+}
 
-    // The relay's link declares the email queues too, so nothing it publishes is unroutable while
-    // the email-service is still connecting.
-    let supervisor = Supervisor::new(
-        settings.amqp.clone(),
-        email_service::topology::topology(&namespace, &settings.consumer),
-    );
-    supervisor.start();
-    supervisor
-        .wait_connected(Duration::from_secs(10))
-        .await
-        .ok_or_else(|| anyhow::anyhow!("cannot reach RabbitMQ"))?;
-    let service = email_service::startup::Application::build(settings.clone()).await?;
-    let stop_service = service.stop_handle();
-    let service = tokio::spawn(service.run_until_stopped());
-
-    let started = Instant::now();
-    let stop = CancellationToken::new();
-    let relay_settings = RelaySettings {
+/// A relay that publishes as the auth-server's does.
+fn relay_settings() -> RelaySettings {
+    RelaySettings {
         batch_size: 200,
         poll_interval_ms: 1000,
         lease_secs: 30,
@@ -116,31 +151,5 @@ async fn main() -> anyhow::Result<()> {
             max_ms: 2000,
             jitter: true,
         },
-    };
-    let relay = OutboxRelay::start(
-        auth_pool,
-        Bus::RabbitMq(Publisher::new(supervisor.clone())),
-        relay_settings,
-        stop.clone(),
-    );
-    relay.nudge();
-    sink.wait_for(messages, Duration::from_secs(3600)).await;
-    let elapsed = started.elapsed();
-    // Stop everything that would declare the topology again before the guard deletes it.
-    stop.cancel();
-    stop_service.stop(true).await;
-    service.await??;
-    supervisor.shutdown().await;
-
-    let accepted = sink.messages().len();
-    println!(
-        "{messages} emails, outbox -> relay -> RabbitMQ -> email-service ({concurrency} consumers) -> SMTP sink"
-    );
-    println!(
-        "  {:.1} s, {:.0} emails/s; the sink accepted {accepted} (duplicates: {})",
-        elapsed.as_secs_f64(),
-        messages as f64 / elapsed.as_secs_f64(),
-        accepted - messages
-    );
-    Ok(())
+    }
 }

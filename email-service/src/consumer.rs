@@ -149,7 +149,14 @@ impl EmailConsumer {
             Outcome::Transient(error) => match self.retry_delays_ms.get(retries) {
                 Some(delay_ms) => {
                     self.record(message_id, db::RETRYING, Some(error.clone())).await;
-                    tracing::warn!(%message_id, template, %error, retry = retries + 1, delay_ms, "email failed; will retry");
+                    tracing::warn!(
+                        %message_id,
+                        template,
+                        %error,
+                        retry = retries + 1,
+                        delay_ms,
+                        "email failed; will retry",
+                    );
                     metrics::counter!("email_retries_total").increment(1);
                     Verdict::Retry {
                         retry: retries,

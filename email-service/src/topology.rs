@@ -1,10 +1,11 @@
 //! The email-service's queues, added to the platform's topology (see README.md):
 //!
-//! | queue | kind | arguments |
-//! | --- | --- | --- |
-//! | `email.send` | quorum, bound to `commands` with `email.send` | dead letters to `dead-letters`; `x-delivery-limit` |
-//! | `email.send.retry.<ms>` | classic, one per retry delay | `x-message-ttl` = the delay; expired messages go back to `commands` with `email.send` |
-//! | `email.send.dead` | quorum, bound to `dead-letters` with `email.send` | where rejected and exhausted commands wait for an operator |
+//! - `email.send`: a quorum queue bound to `commands` with `email.send`; dead letters to
+//!   `dead-letters`, with an `x-delivery-limit`.
+//! - `email.send.retry.<ms>`: a classic queue per retry delay, with `x-message-ttl` = the delay;
+//!   expired messages go back to `commands` with `email.send`.
+//! - `email.send.dead`: a quorum queue bound to `dead-letters` with `email.send`, where rejected and
+//!   exhausted commands wait for an operator.
 
 use lapin::types::AMQPValue;
 use shared::messaging::contracts::{Exchange, Message, SendEmail};

@@ -62,7 +62,8 @@ async fn main() -> anyhow::Result<()> {
     shared::telemetry::init("purge-bench", &settings.log);
     let settings = Arc::new(settings);
     println!(
-        "purge-tokens benchmark: {rows} expired + {rows} live access tokens, batch size {}, budget {} ms, pause {} ms",
+        "purge-tokens benchmark: {rows} expired + {rows} live access tokens, batch size {}, budget {} ms, \
+            pause {} ms",
         settings.purge_tokens.batch_size,
         settings.purge_tokens.batch_budget_ms,
         settings.purge_tokens.pause_ms
@@ -86,24 +87,7 @@ async fn main() -> anyhow::Result<()> {
         deleted as f64 / seconds
     );
 
-    // Grant families: rows / 5 families of five refresh tokens each, all past the retention.
-    let families = rows / 5;
-    conn.batch_execute(&format!(
-        "INSERT INTO grants (id, client_id, scope, created_at) \
-         SELECT 'family-' || n, 'seed', 'read', now() - interval '90 days' FROM generate_series(1, {families}) AS n; \
-         INSERT INTO users (id, username, email, password_hash, created_at, updated_at) \
-         VALUES ('seed', 'seed', 'seed@example.test', 'x', now(), now()); \
-         INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, issued_at, expires_at) \
-         SELECT 'token-' || n || '-' || k, 'family-' || n, 'seed', 'seed', 'read', now() - interval '90 days', \
-                now() - interval '60 days' + n * interval '10 milliseconds' + k * interval '1 millisecond' \
-         FROM generate_series(1, {families}) AS n, generate_series(1, 5) AS k; \
-         ANALYZE grants; ANALYZE refresh_tokens;"
-    ))?;
-    let (deleted, seconds) = purge(&settings).await?;
-    println!(
-        "family purge rate: {families} families ({deleted} rows: grants and refresh tokens) in {seconds:.2} s = {:.0} rows/s",
-        deleted as f64 / seconds
-    );
+    purge_families(&mut conn, &settings, rows / 5).await?;
 
     if let Some(binary) = load::arg::<String>("--auth-server") {
         latency_under_purge(
@@ -124,12 +108,14 @@ fn seed(conn: &mut DbConn, prefix: &str, rows: i64, with_live: bool) -> anyhow::
     conn.batch_execute(&format!(
         "INSERT INTO access_tokens (token_hash, client_id, scope, issued_at, expires_at) \
          SELECT '{prefix}-expired-' || n, 'seed', 'read', now() - interval '2 days', \
-                now() - interval '1 minute' - n * interval '80 milliseconds' FROM generate_series(1, {rows}) AS n;"
+                now() - interval '1 minute' - n * interval '80 milliseconds' FROM generate_series(1, \
+                {rows}) AS n;"
     ))?;
     if with_live {
         conn.batch_execute(&format!(
             "INSERT INTO access_tokens (token_hash, client_id, scope, issued_at, expires_at) \
-             SELECT '{prefix}-live-' || n, 'seed', 'read', now(), now() + interval '1 day' + n * interval '3 milliseconds' \
+             SELECT '{prefix}-live-' || n, 'seed', 'read', now(), \
+             now() + interval '1 day' + n * interval '3 milliseconds' \
              FROM generate_series(1, {rows}) AS n;"
         ))?;
     }
@@ -151,6 +137,31 @@ async fn purge(settings: &Arc<Settings>) -> anyhow::Result<(i64, f64)> {
     }
 }
 
+/// The family purge: `families` grant families of five refresh tokens each, all past the retention.
+async fn purge_families(conn: &mut DbConn, settings: &Arc<Settings>, families: i64) -> anyhow::Result<()> {
+    conn.batch_execute(&format!(
+        "INSERT INTO grants (id, client_id, scope, created_at) \
+         SELECT 'family-' || n, 'seed', 'read', now() - interval '90 days' FROM generate_series(1, \
+         {families}) AS n; \
+         INSERT INTO users (id, username, email, password_hash, created_at, updated_at) \
+         VALUES ('seed', 'seed', 'seed@example.test', 'x', now(), now()); \
+         INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, issued_at, expires_at) \
+         SELECT 'token-' || n || '-' || k, 'family-' || n, 'seed', 'seed', 'read', \
+         now() - interval '90 days', \
+                now() - interval '60 days' + n * interval '10 milliseconds' + k * interval '1 millisecond' \
+         FROM generate_series(1, {families}) AS n, generate_series(1, 5) AS k; \
+         ANALYZE grants; ANALYZE refresh_tokens;"
+    ))?;
+    let (deleted, seconds) = purge(settings).await?;
+    println!(
+        "family purge rate: {families} families ({deleted} rows: grants and refresh tokens) in {seconds:.2} \
+            s = {:.0} rows/s",
+        deleted as f64 / seconds
+    );
+
+    Ok(())
+}
+
 /// The auth-server as a child process, killed when dropped.
 struct AuthServer(Child);
 
@@ -161,21 +172,12 @@ impl Drop for AuthServer {
     }
 }
 
-async fn latency_under_purge(
+/// The real auth-server on `database`, alone (no broker link, a throwaway signing key), with a
+/// client_credentials client registered through its CLI; returns it, its URL and the client.
+async fn start_auth_server(
     binary: &str,
     database: &TestDatabase,
-    settings: &Arc<Settings>,
-    conn: &mut DbConn,
-    rows: i64,
-    purge_seconds: f64,
-) -> anyhow::Result<()> {
-    let mut options = LoadOptions::from_args();
-    // The load window (after its one-second warm-up) must fall inside the purge: 70 % of the time
-    // the same purge took alone, unless --seconds says otherwise.
-    if load::arg::<u64>("--seconds").is_none() {
-        options.seconds = ((purge_seconds * 0.7) as u64).saturating_sub(1).max(2);
-    }
-    let rounds: usize = load::arg("--rounds").unwrap_or(3).max(1);
+) -> anyhow::Result<(AuthServer, String, (String, String))> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let auth = format!("http://127.0.0.1:{port}");
     let cli = |args: &[&str]| -> anyhow::Result<String> {
@@ -207,7 +209,7 @@ async fn latency_under_purge(
         created["client_id"].as_str().unwrap_or_default().to_owned(),
         created["client_secret"].as_str().unwrap_or_default().to_owned(),
     );
-    let _server = AuthServer(
+    let server = AuthServer(
         Command::new(binary)
             .env("DATABASE_URL", &database.url)
             .env("AUTH_LISTEN_ADDR", format!("127.0.0.1:{port}"))
@@ -233,6 +235,25 @@ async fn latency_under_purge(
         anyhow::ensure!(Instant::now() < deadline, "the auth-server did not become ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok((server, auth, client))
+}
+
+async fn latency_under_purge(
+    binary: &str,
+    database: &TestDatabase,
+    settings: &Arc<Settings>,
+    conn: &mut DbConn,
+    rows: i64,
+    purge_seconds: f64,
+) -> anyhow::Result<()> {
+    let mut options = LoadOptions::from_args();
+    // The load window (after its one-second warm-up) must fall inside the purge: 70 % of the time
+    // the same purge took alone, unless --seconds says otherwise.
+    if load::arg::<u64>("--seconds").is_none() {
+        options.seconds = ((purge_seconds * 0.7) as u64).saturating_sub(1).max(2);
+    }
+    let rounds: usize = load::arg("--rounds").unwrap_or(3).max(1);
+    let (_server, auth, client) = start_auth_server(binary, database).await?;
     let target = Target::post_form(
         "token",
         format!("{auth}/oauth2/token"),
@@ -240,7 +261,8 @@ async fn latency_under_purge(
         &client,
     );
     println!(
-        "\ntoken endpoint p99 with and without a purge: {} connections, {} s windows, load from {}, {rounds} rounds",
+        "\ntoken endpoint p99 with and without a purge: {} connections, {} s windows, load from {}, \
+            {rounds} rounds",
         options.connections, options.seconds, options.driver
     );
     let mut ratios = Vec::new();
@@ -257,7 +279,8 @@ async fn latency_under_purge(
         let ((deleted, seconds), purge_ended) = purging.await??;
         let ratio = busy.p99_ms / quiet.p99_ms;
         println!(
-            "round {round}: purge of {deleted} rows in {seconds:.2} s = {:.0} rows/s ({}); p99 ratio {ratio:.2}",
+            "round {round}: purge of {deleted} rows in {seconds:.2} s = {:.0} rows/s ({}); p99 ratio \
+                {ratio:.2}",
             deleted as f64 / seconds,
             if purge_ended >= load_ended {
                 "it outlasted the load window"

@@ -124,7 +124,8 @@ impl Layered for Settings {
         }
         if self.unverified_accounts.delete_after_days <= self.unverified_accounts.remind_after_days {
             return Err(ConfigError::new(
-                "unverified_accounts.delete_after_days must be greater than unverified_accounts.remind_after_days",
+                "unverified_accounts.delete_after_days must be greater than \
+                    unverified_accounts.remind_after_days",
             ));
         }
         if self.report.enabled && self.report.recipient_list().is_empty() {

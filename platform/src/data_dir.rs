@@ -103,7 +103,8 @@ impl DataDir {
         }
         let unusable = |reason: String| {
             StartError::new(format!(
-                "{} is not a usable SQLite database ({reason}): move it away to start afresh, or restore a backup",
+                "{} is not a usable SQLite database ({reason}): move it away to start afresh, \
+                    or restore a backup",
                 file.display()
             ))
         };
@@ -211,7 +212,8 @@ impl DataDir {
 
 fn unwritable(path: &Path, error: &std::io::Error) -> StartError {
     StartError::new(format!(
-        "cannot write to the data directory {} ({error}): fix its permissions or choose another with --data-dir",
+        "cannot write to the data directory {} ({error}): fix its permissions or choose another with \
+            --data-dir",
         path.display()
     ))
 }

@@ -60,7 +60,8 @@ impl TryIt<'_> {
         )?;
         writeln!(
             f,
-            "  auth-server       {auth}   OAuth 2.1 and OpenID Connect: {issuer}/.well-known/openid-configuration"
+            "  auth-server       {auth}   OAuth 2.1 and OpenID Connect: \
+                {issuer}/.well-known/openid-configuration"
         )?;
         writeln!(f, "  email-service     {email}   {emails}")?;
         writeln!(
@@ -105,7 +106,8 @@ impl TryIt<'_> {
         writeln!(f, "  # a token for the demo service (client_credentials)")?;
         writeln!(
             f,
-            "  TOKEN=$(curl -s {basic} -d grant_type=client_credentials -d scope=api:read {auth}/oauth2/token \
+            "  TOKEN=$(curl -s {basic} -d grant_type=client_credentials -d scope=api:read \
+                {auth}/oauth2/token \
              | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
         )?;
         writeln!(
@@ -126,7 +128,8 @@ impl TryIt<'_> {
         )?;
         writeln!(
             f,
-            "  # where the demo app's sign-in starts: the authorization request with PKCE (open it in a browser)"
+            "  # where the demo \
+                app's sign-in starts: the authorization request with PKCE (open it in a browser)"
         )?;
         writeln!(f, "  curl -s -o /dev/null -w '%{{redirect_url}}\\n' {demo}/login")
     }

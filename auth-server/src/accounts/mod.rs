@@ -56,7 +56,11 @@ impl AccountContext {
     ) -> QueryResult<bool> {
         let hour_ago = now - chrono::Duration::hours(1);
         if db::account_links::count_since(conn, &user.id, hour_ago)? >= self.settings.max_emails_per_hour {
-            tracing::info!(user.id = %user.id, purpose = purpose.as_str(), "account email budget spent: not sent");
+            tracing::info!(
+                user.id = %user.id,
+                purpose = purpose.as_str(),
+                "account email budget spent: not sent",
+            );
             return Ok(false);
         }
         let (ttl, path, template) = match purpose {

@@ -39,7 +39,8 @@ pub async fn pending_for_browser(
     let expired = || {
         PageError::bad_request(
             "Sign-in expired",
-            "This sign-in request has expired or was already answered. Go back to the application and start again.",
+            "This sign-in request has expired or was already answered. Go back to the application and start \
+                again.",
         )
     };
     let request_id = request_id

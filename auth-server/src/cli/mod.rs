@@ -66,7 +66,10 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     shared::telemetry::init("auth-server", &settings.log);
     let issuer = settings.issuer.clone();
     if is_plain_http_off_loopback(&issuer) {
-        tracing::warn!(issuer = %issuer, "the issuer is plain http on a non-loopback host: use https outside local development (RFC 8414)");
+        tracing::warn!(
+            issuer = %issuer,
+            "the issuer is plain http on a non-loopback host: use https outside local development (RFC 8414)",
+        );
     }
     let application = Application::build(settings).await.map_err(CliError::Other)?;
     let port = application.port();

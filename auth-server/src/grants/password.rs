@@ -70,8 +70,13 @@ pub async fn issue(
                     "none of the requested scopes may be granted to this user",
                 )));
             }
-            let (_, response) = start_family(conn, &client, &user.id, None, &granted, time::now(), &lifetimes)?;
-            tracing::info!(user.id = %user.id, client.id = %client.id, "tokens issued by the legacy password grant");
+            let (_, response) =
+                start_family(conn, &client, &user.id, None, &granted, time::now(), &lifetimes)?;
+            tracing::info!(
+                user.id = %user.id,
+                client.id = %client.id,
+                "tokens issued by the legacy password grant",
+            );
             Ok::<_, OAuthError>(Ok(response))
         })
     })

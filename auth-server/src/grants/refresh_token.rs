@@ -120,7 +120,11 @@ fn rotate_locked(
         None => family_scope.clone(),
     };
     if reused || !db::refresh_tokens::claim_for_rotation(conn, &token.token_hash, now)? {
-        tracing::warn!(grant.id = %token.grant_id, client.id = %client.id, "refresh token reused: revoking its family");
+        tracing::warn!(
+            grant.id = %token.grant_id,
+            client.id = %client.id,
+            "refresh token reused: revoking its family",
+        );
         metrics::counter!("oauth_refresh_token_reuse_total").increment(1);
         db::grants::revoke(conn, &token.grant_id, "refresh_token_reused", now)?;
         security_alert::refresh_token_reused(conn, &token.user_id, client, now)?;

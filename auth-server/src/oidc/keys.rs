@@ -89,7 +89,8 @@ impl KeyEncryptionKey {
             .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut in_out)
             .map_err(|_| {
                 anyhow::anyhow!(
-                    "the private key of {kid} cannot be unsealed: keys.encryption_key is not the key it was sealed with"
+                    "the private key of {kid} cannot be unsealed: keys.encryption_key is not the key it was \
+                        sealed with"
                 )
             })?;
         Ok(plaintext.to_vec())

@@ -31,7 +31,10 @@ pub fn spawn(pool: DbPool, kek: Arc<KeyEncryptionKey>, settings: &Settings) {
             })
             .await;
             if let Err(error) = rotated {
-                tracing::warn!(error.cause = %format_args!("{error:#}"), "the scheduled key rotation failed; it is retried at the next check");
+                tracing::warn!(
+                    error.cause = %format_args!("{error:#}"),
+                    "the scheduled key rotation failed; it is retried at the next check",
+                );
             }
         }
     });

@@ -35,7 +35,10 @@ pub async fn get_authorize(http: HttpRequest, state: web::Data<AppState>) -> Res
             return Ok(unavailable(&state, redirect_uri, client_state, mode));
         }
         Err(error) => {
-            tracing::error!(error.cause = %format_args!("{error:#}"), "an authorization request could not be stored");
+            tracing::error!(
+                error.cause = %format_args!("{error:#}"),
+                "an authorization request could not be stored",
+            );
             return Ok(redirect_error(
                 &state,
                 ErrorRedirect {

@@ -21,7 +21,8 @@ use crate::state::AppState;
 use crate::{client_address, form_body, password, throttle};
 
 const BAD_CREDENTIALS: &str = "Incorrect username or password.";
-const UNVERIFIED: &str = "Confirm your email address first: follow the link we emailed you, or ask for a new one at /verify-email/resend.";
+const UNVERIFIED: &str = "Confirm your email address first: follow the link we emailed you, \
+    or ask for a new one at /verify-email/resend.";
 
 pub async fn get_login(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let params = Params::parse(http.query_string().as_bytes());

@@ -101,7 +101,8 @@ pub async fn post_reset(
     Ok(notice(
         StatusCode::OK,
         "Password changed",
-        "Your new password is set. Every session and app signed in to your account was signed out: sign in again with the new password.",
+        "Your new password is set. Every session and app signed in to your account was signed out: sign in \
+            again with the new password.",
         None,
     ))
 }

@@ -211,7 +211,8 @@ async fn a_nul_byte_is_a_client_error_never_a_server_error() {
     assert_eq!(page.status(), 400);
     let state = Browser::new(&app)
         .get(&format!(
-            "/oauth2/authorize?response_type=code&client_id={}&state=a%00b&code_challenge={}&code_challenge_method=S256",
+            "/oauth2/authorize?response_type=code&client_id={}&state=a%00b\
+             &code_challenge={}&code_challenge_method=S256",
             client.id,
             Pkce::new().challenge
         ))

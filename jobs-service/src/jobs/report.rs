@@ -91,19 +91,21 @@ pub fn count(conn: &mut DbConn, since: NaiveDateTime, until: NaiveDateTime) -> Q
         .iter()
         .map(|table| {
             let statement = format!(
-                "SELECT count(*) AS count FROM {table} WHERE expires_at >= $1 AND issued_at >= $1 AND issued_at < $2"
+                "SELECT count(*) AS count FROM {table} WHERE expires_at >= $1 AND issued_at >= $1 AND \
+                    issued_at < $2"
             );
             shared::db::sql_query(conn, &statement)
-            .bind::<Timestamp, _>(since)
-            .bind::<Timestamp, _>(until)
-            .get_result::<Count>(conn)
-            .map(|row| row.count)
+                .bind::<Timestamp, _>(since)
+                .bind::<Timestamp, _>(until)
+                .get_result::<Count>(conn)
+                .map(|row| row.count)
         })
         .sum::<QueryResult<i64>>()?;
     let events = |conn: &mut DbConn, kind: &str| {
         shared::db::sql_query(
             conn,
-            "SELECT count(*) AS count FROM account_events WHERE occurred_at >= $1 AND occurred_at < $2 AND kind = $3",
+            "SELECT count(*) AS count FROM account_events WHERE occurred_at >= $1 AND occurred_at < $2 AND \
+                kind = $3",
         )
         .bind::<Timestamp, _>(since)
         .bind::<Timestamp, _>(until)

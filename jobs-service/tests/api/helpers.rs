@@ -123,7 +123,8 @@ pub fn seed_client_and_user(conn: &mut DbConn) {
         conn,
         "INSERT INTO clients (id, name, secret_hash, is_public, grant_types, redirect_uris, can_introspect, \
          skip_consent, created_at, updated_at) \
-         VALUES ('c1', 'Client', NULL, TRUE, 'authorization_code refresh_token', '[]', FALSE, FALSE, now(), now()); \
+         VALUES ('c1', 'Client', NULL, TRUE, 'authorization_code refresh_token', '[]', FALSE, FALSE, now(), \
+         now()); \
          INSERT INTO users (id, username, email, password_hash, created_at, updated_at, email_verified_at) \
          VALUES ('u1', 'alice', 'alice@example.test', 'x', now(), now(), now());",
     );

@@ -14,7 +14,8 @@ async fn metrics_show_the_backlog_and_then_the_runs_and_rows_purged() {
     execute(
         &mut conn,
         "INSERT INTO access_tokens (token_hash, client_id, scope, issued_at, expires_at) \
-         SELECT 'expired-' || n, 'c1', 'read', now(), now() - interval '1 minute' FROM generate_series(1, 3) AS n",
+         SELECT 'expired-' || n, 'c1', 'read', now(), now() - interval '1 minute' FROM generate_series(1, \
+         3) AS n",
     );
 
     // The gauges are refreshed every second, one step after another: wait for both.

@@ -19,7 +19,8 @@ async fn a_purge_of_a_million_expired_access_tokens_removes_exactly_the_expired_
                 now() - interval '1 minute' - n * interval '80 milliseconds' \
          FROM generate_series(1, 1000000) AS n; \
          INSERT INTO access_tokens (token_hash, grant_id, client_id, user_id, scope, issued_at, expires_at) \
-         SELECT 'live-' || n, NULL, 'c1', 'u1', 'read', now(), now() + interval '1 hour' + n * interval '3 milliseconds' \
+         SELECT 'live-' || n, NULL, 'c1', 'u1', 'read', now(), \
+         now() + interval '1 hour' + n * interval '3 milliseconds' \
          FROM generate_series(1, 1000000) AS n; \
          ANALYZE access_tokens;",
     );
@@ -58,17 +59,26 @@ fn seed_families(conn: &mut DbConn) {
            ('alive', 'c1', 'u1', 'read', now() - interval '30 days'), \
            ('recent', 'c1', 'u1', 'read', now() - interval '30 days'), \
            ('old', 'c1', 'u1', 'read', now() - interval '60 days'); \
-         INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, parent_hash, issued_at, expires_at, used_at) VALUES \
-           ('alive-1', 'alive', 'c1', 'u1', 'read', NULL, now() - interval '30 days', now() - interval '20 days', now() - interval '29 days'), \
-           ('alive-2', 'alive', 'c1', 'u1', 'read', 'alive-1', now() - interval '29 days', now() + interval '1 day', NULL), \
-           ('recent-1', 'recent', 'c1', 'u1', 'read', NULL, now() - interval '30 days', now() - interval '2 days', now() - interval '3 days'), \
-           ('recent-2', 'recent', 'c1', 'u1', 'read', 'recent-1', now() - interval '3 days', now() - interval '1 hour', NULL), \
-           ('old-1', 'old', 'c1', 'u1', 'read', NULL, now() - interval '60 days', now() - interval '40 days', now() - interval '50 days'), \
-           ('old-2', 'old', 'c1', 'u1', 'read', 'old-1', now() - interval '50 days', now() - interval '20 days', NULL); \
-         INSERT INTO access_tokens (token_hash, grant_id, client_id, user_id, scope, issued_at, expires_at) VALUES \
+         INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, parent_hash, \
+         issued_at, expires_at, used_at) VALUES \
+           ('alive-1', 'alive', 'c1', 'u1', 'read', NULL, now() - interval '30 days', \
+           now() - interval '20 days', now() - interval '29 days'), \
+           ('alive-2', 'alive', 'c1', 'u1', 'read', 'alive-1', now() - interval '29 days', \
+           now() + interval '1 day', NULL), \
+           ('recent-1', 'recent', 'c1', 'u1', 'read', NULL, now() - interval '30 days', \
+           now() - interval '2 days', now() - interval '3 days'), \
+           ('recent-2', 'recent', 'c1', 'u1', 'read', 'recent-1', now() - interval '3 days', \
+           now() - interval '1 hour', NULL), \
+           ('old-1', 'old', 'c1', 'u1', 'read', NULL, now() - interval '60 days', \
+           now() - interval '40 days', now() - interval '50 days'), \
+           ('old-2', 'old', 'c1', 'u1', 'read', 'old-1', now() - interval '50 days', \
+           now() - interval '20 days', NULL); \
+         INSERT INTO access_tokens (token_hash, grant_id, client_id, user_id, scope, issued_at, \
+         expires_at) VALUES \
            ('alive-at', 'alive', 'c1', 'u1', 'read', now(), now() + interval '1 hour'), \
            ('old-at', 'old', 'c1', 'u1', 'read', now() - interval '50 days', now() - interval '49 days'); \
-         INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, redirect_uri_explicit, scope, \
+         INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
+         redirect_uri_explicit, scope, \
            auth_time, created_at, expires_at, used_at, grant_id) VALUES \
            ('old-code', 'c1', 'u1', 'https://app.example.test/cb', TRUE, 'read', now() - interval '60 days', \
             now() - interval '60 days', now() - interval '60 days', now() - interval '60 days', 'old');",
@@ -154,11 +164,13 @@ async fn expired_codes_sessions_links_requests_and_old_messages_and_events_go_an
         "INSERT INTO access_tokens (token_hash, client_id, scope, issued_at, expires_at, revoked_at) VALUES \
            ('revoked', 'c1', 'read', now(), now() + interval '1 hour', now() - interval '1 minute'), \
            ('live', 'c1', 'read', now(), now() + interval '1 hour', NULL); \
-         INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, redirect_uri_explicit, scope, \
+         INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, \
+         redirect_uri_explicit, scope, \
            auth_time, created_at, expires_at) VALUES \
            ('expired', 'c1', 'u1', 'https://a/cb', TRUE, 'read', now(), now(), now() - interval '1 minute'), \
            ('live', 'c1', 'u1', 'https://a/cb', TRUE, 'read', now(), now(), now() + interval '1 minute'); \
-         INSERT INTO authorization_requests (id, browser_hash, client_id, redirect_uri, redirect_uri_explicit, scope, \
+         INSERT INTO authorization_requests (id, browser_hash, client_id, redirect_uri, \
+         redirect_uri_explicit, scope, \
            created_at, expires_at) VALUES \
            ('expired', 'b', 'c1', 'https://a/cb', TRUE, 'read', now(), now() - interval '1 minute'), \
            ('live', 'b', 'c1', 'https://a/cb', TRUE, 'read', now(), now() + interval '1 minute'); \
@@ -168,12 +180,14 @@ async fn expired_codes_sessions_links_requests_and_old_messages_and_events_go_an
          INSERT INTO account_links (token_hash, user_id, purpose, created_at, expires_at) VALUES \
            ('expired', 'u1', 'verify_email', now(), now() - interval '1 minute'), \
            ('live', 'u1', 'verify_email', now(), now() + interval '1 day'); \
-         INSERT INTO outbox_messages (message_id, exchange, routing_key, message_type, body, created_at, next_attempt_at, published_at) VALUES \
+         INSERT INTO outbox_messages (message_id, exchange, routing_key, message_type, body, created_at, \
+         next_attempt_at, published_at) VALUES \
            ('old', 'events', 'x', 'x', '{}', now(), now(), now() - interval '8 days'), \
            ('recent', 'events', 'x', 'x', '{}', now(), now(), now() - interval '1 day'), \
            ('pending', 'events', 'x', 'x', '{}', now() - interval '30 days', now(), NULL); \
          INSERT INTO account_events (id, kind, occurred_at) VALUES \
-           ('old', 'login_failed', now() - interval '91 days'), ('recent', 'login_failed', now() - interval '89 days');",
+           ('old', 'login_failed', now() - interval '91 days'), ('recent', 'login_failed', \
+           now() - interval '89 days');",
     );
     let settings = test_settings(&database.url);
 

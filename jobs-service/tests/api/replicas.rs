@@ -123,7 +123,8 @@ async fn a_runner_killed_mid_run_is_taken_over_at_a_later_tick_and_no_family_is_
     execute(
         &mut conn,
         "INSERT INTO grants (id, client_id, user_id, scope, created_at) \
-         SELECT 'family-' || n, 'c1', 'u1', 'read', now() - interval '90 days' FROM generate_series(1, 20000) AS n; \
+         SELECT 'family-' || n, 'c1', 'u1', 'read', now() - interval '90 days' FROM generate_series(1, \
+         20000) AS n; \
          INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, issued_at, expires_at) \
          SELECT 'token-' || n || '-' || k, 'family-' || n, 'c1', 'u1', 'read', now() - interval '90 days', \
                 now() - interval '60 days' + k * interval '1 minute' + n * interval '1 millisecond' \
@@ -217,7 +218,8 @@ async fn sigterm_stops_a_running_job_between_batches_and_records_it_as_interrupt
     execute(
         &mut conn,
         "INSERT INTO access_tokens (token_hash, client_id, scope, issued_at, expires_at) \
-         SELECT 'expired-' || n, 'c1', 'read', now(), now() - interval '1 minute' - n * interval '1 millisecond' \
+         SELECT 'expired-' || n, 'c1', 'read', now(), \
+         now() - interval '1 minute' - n * interval '1 millisecond' \
          FROM generate_series(1, 100000) AS n",
     );
     let mut replica = Replica::start(

@@ -14,10 +14,13 @@ async fn the_report_counts_the_period_and_goes_to_every_admin_through_the_email_
         "INSERT INTO access_tokens (token_hash, client_id, scope, issued_at, expires_at) VALUES \
            ('today-1', 'c1', 'read', now() - interval '1 hour', now() + interval '1 hour'), \
            ('today-2', 'c1', 'read', now() - interval '2 hours', now() - interval '1 hour'), \
-           ('last-week', 'c1', 'read', now() - interval '7 days', now() - interval '7 days' + interval '1 hour'); \
+           ('last-week', 'c1', 'read', now() - interval '7 days', \
+           now() - interval '7 days' + interval '1 hour'); \
          INSERT INTO account_events (id, kind, occurred_at) VALUES \
-           ('1', 'login_failed', now() - interval '1 hour'), ('2', 'login_failed', now() - interval '2 hours'), \
-           ('3', 'refresh_token_reuse', now() - interval '3 hours'), ('4', 'registered', now() - interval '4 hours'), \
+           ('1', 'login_failed', now() - interval '1 hour'), ('2', 'login_failed', \
+           now() - interval '2 hours'), \
+           ('3', 'refresh_token_reuse', now() - interval '3 hours'), ('4', 'registered', \
+           now() - interval '4 hours'), \
            ('5', 'login_failed', now() - interval '2 days');",
     );
     let mut settings = test_settings(&database.url);
@@ -31,7 +34,8 @@ async fn the_report_counts_the_period_and_goes_to_every_admin_through_the_email_
     assert_eq!(run.status, "succeeded", "{run:?}");
     let emails: Vec<serde_json::Value> = texts(
         &mut conn,
-        "SELECT body AS value FROM outbox_messages WHERE routing_key = 'email.send' ORDER BY body::json #>> '{payload,to}'",
+        "SELECT body AS value FROM outbox_messages WHERE routing_key = 'email.send' ORDER BY body::json #>> \
+            '{payload,to}'",
     )
     .iter()
     .map(|body| serde_json::from_str(body).unwrap())

@@ -8,11 +8,13 @@ use crate::helpers::*;
 fn seed_accounts(conn: &mut DbConn) {
     execute(
         conn,
-        "INSERT INTO users (id, username, email, password_hash, created_at, updated_at, email_verified_at) VALUES \
+        "INSERT INTO users (id, username, email, password_hash, created_at, updated_at, \
+            email_verified_at) VALUES \
            ('new', 'newcomer', 'new@example.test', 'x', now() - interval '1 day', now(), NULL), \
            ('due', 'dawdler', 'due@example.test', 'x', now() - interval '4 days', now(), NULL), \
            ('stale', 'ghost', 'stale@example.test', 'x', now() - interval '15 days', now(), NULL), \
-           ('verified', 'veteran', 'verified@example.test', 'x', now() - interval '100 days', now(), now() - interval '99 days'); \
+           ('verified', 'veteran', 'verified@example.test', 'x', now() - interval '100 days', now(), \
+           now() - interval '99 days'); \
          INSERT INTO account_links (token_hash, user_id, purpose, created_at, expires_at) VALUES \
            ('stale-link', 'stale', 'verify_email', now() - interval '15 days', now() + interval '1 day');",
     );
