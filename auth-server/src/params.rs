@@ -81,3 +81,41 @@ mod tests {
         assert_eq!(params.get("missing"), Ok(None));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn what_a_client_encodes_once_reads_back_and_a_repeated_name_is_refused(
+            pairs in vec(("[a-z_]{1,12}", "\\PC{0,24}"), 1..8),
+        ) {
+            let mut serializer = form_urlencoded::Serializer::new(String::new());
+            for (name, value) in &pairs {
+                serializer.append_pair(name, value);
+            }
+            let params = Params::parse(serializer.finish().as_bytes());
+            for (name, value) in &pairs {
+                let sent = pairs.iter().filter(|(other, _)| other == name).count();
+                let read = params.get(name);
+                if sent > 1 {
+                    prop_assert_eq!(read, Err(ParamError::Repeated(name.clone())));
+                } else if value.contains('\0') {
+                    prop_assert_eq!(read, Err(ParamError::Nul(name.clone())));
+                } else {
+                    prop_assert_eq!(read, Ok(Some(value.as_str()).filter(|value| !value.is_empty())));
+                }
+            }
+        }
+
+        #[test]
+        fn any_bytes_parse_without_panicking(bytes in vec(any::<u8>(), 0..256)) {
+            let params = Params::parse(&bytes);
+            let _ = params.get("code");
+        }
+    }
+}

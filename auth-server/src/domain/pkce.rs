@@ -129,3 +129,51 @@ mod tests {
         assert!(CodeVerifier::parse(&format!("{}-._~", "a".repeat(40))).is_ok());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn every_valid_verifier_satisfies_its_own_s256_challenge_and_no_other(
+            verifier in "[A-Za-z0-9._~-]{43,128}",
+            other in "[A-Za-z0-9._~-]{43,128}",
+        ) {
+            let parsed = CodeVerifier::parse(&verifier).unwrap();
+            let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            let challenge = CodeChallenge::parse(&challenge, Some("S256")).unwrap();
+            prop_assert!(challenge.is_satisfied_by(&parsed));
+            prop_assume!(other != verifier);
+            prop_assert!(!challenge.is_satisfied_by(&CodeVerifier::parse(&other).unwrap()));
+        }
+
+        #[test]
+        fn a_verifier_of_the_wrong_length_or_alphabet_is_refused(
+            short in "[A-Za-z0-9._~-]{0,42}",
+            long in "[A-Za-z0-9._~-]{129,200}",
+            valid in "[A-Za-z0-9._~-]{43,100}",
+            bad in "[^A-Za-z0-9._~-]",
+        ) {
+            prop_assert!(CodeVerifier::parse(&short).is_err());
+            prop_assert!(CodeVerifier::parse(&long).is_err());
+            let with_a_bad_character = format!("{valid}{bad}");
+            prop_assert!(CodeVerifier::parse(&with_a_bad_character).is_err());
+        }
+
+        #[test]
+        fn only_s256_with_a_43_character_base64url_sha256_is_a_challenge(
+            challenge in "\\PC{0,64}",
+            method in prop::option::of("\\PC{0,8}"),
+        ) {
+            let parsed = CodeChallenge::parse(&challenge, method.as_deref());
+            if parsed.is_ok() {
+                prop_assert_eq!(method.as_deref(), Some("S256"));
+                prop_assert_eq!(challenge.len(), 43);
+                prop_assert_eq!(URL_SAFE_NO_PAD.decode(&challenge).map(|bytes| bytes.len()), Ok(32));
+            }
+        }
+    }
+}

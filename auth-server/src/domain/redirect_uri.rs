@@ -198,3 +198,59 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn path() -> impl Strategy<Value = String> {
+        "(/[a-z0-9._~-]{0,8}){0,3}"
+    }
+
+    proptest! {
+        #[test]
+        fn a_registered_uri_matches_itself_and_nothing_that_differs_by_a_byte(
+            host in "[a-z]{1,10}\\.(com|test|example)",
+            path in path(),
+            extra in "[a-zA-Z0-9/?=&.%-]",
+        ) {
+            let registered = vec![format!("https://{host}{path}")];
+            prop_assert_eq!(find_match(&registered, &registered[0]), Some(registered[0].as_str()));
+            let longer = format!("{}{extra}", registered[0]);
+            prop_assert_eq!(find_match(&registered, &longer), None);
+            let shorter = &registered[0][..registered[0].len() - 1];
+            prop_assert_eq!(find_match(&registered, shorter), None);
+            let upper = registered[0].to_uppercase();
+            prop_assume!(upper != registered[0]);
+            prop_assert_eq!(find_match(&registered, &upper), None);
+        }
+
+        #[test]
+        fn a_loopback_ip_uri_matches_on_any_port_with_the_rest_equal(
+            port in 1u16..=65535,
+            other_port in 1u16..=65535,
+            path in path(),
+            other_path in path(),
+        ) {
+            let registered = vec![format!("http://127.0.0.1:{port}{path}")];
+            let requested = format!("http://127.0.0.1:{other_port}{path}");
+            prop_assert_eq!(find_match(&registered, &requested), Some(registered[0].as_str()));
+            prop_assume!(other_path != path);
+            let elsewhere = format!("http://127.0.0.1:{other_port}{other_path}");
+            prop_assert_eq!(find_match(&registered, &elsewhere), None);
+        }
+
+        #[test]
+        fn what_may_be_registered_is_returned_unchanged_and_never_has_a_fragment_or_wildcard(
+            uri in "\\PC{0,60}",
+        ) {
+            if let Ok(kept) = validate_for_registration(&uri) {
+                prop_assert_eq!(&kept, &uri);
+                prop_assert!(!kept.contains('#') && !kept.contains('*'));
+                prop_assert!(!kept.to_ascii_lowercase().starts_with("javascript:"));
+            }
+        }
+    }
+}

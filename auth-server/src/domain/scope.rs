@@ -122,3 +122,57 @@ mod tests {
         assert_eq!(a.difference(&b).collect::<Vec<_>>(), vec!["a"]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A name RFC 6749 §3.3 allows: `%x21 / %x23-5B / %x5D-7E`, one or more.
+    fn name() -> impl Strategy<Value = String> {
+        "[!#-\\[\\]-~]{1,16}"
+    }
+
+    proptest! {
+        #[test]
+        fn a_set_reads_back_from_its_own_text(names in vec(name(), 0..8)) {
+            let set = ScopeSet::from_names(names);
+            prop_assert_eq!(ScopeSet::parse(&set.to_string()), Ok(set));
+        }
+
+        #[test]
+        fn spaces_between_names_and_repeated_names_change_nothing(
+            names in vec(name(), 1..6),
+            gaps in vec(1usize..4, 6),
+        ) {
+            let spaced: String = names
+                .iter()
+                .zip(&gaps)
+                .map(|(name, gap)| format!("{name}{}", " ".repeat(*gap)))
+                .collect();
+            let once = ScopeSet::parse(&names.join(" ")).unwrap();
+            let doubled = format!("  {spaced}{}", names.join(" "));
+            prop_assert_eq!(ScopeSet::parse(&doubled), Ok(once));
+        }
+
+        #[test]
+        fn a_name_with_a_quote_a_backslash_or_a_control_character_is_refused(
+            before in "[a-z]{0,4}",
+            bad in prop_oneof![Just('"'), Just('\\'), (0u8..0x20).prop_map(char::from), Just('\u{7f}'), Just('\u{e9}')],
+            after in "[a-z]{0,4}",
+        ) {
+            let text = format!("read {before}{bad}{after}");
+            let parsed = ScopeSet::parse(&text);
+            prop_assert!(parsed.is_err());
+        }
+
+        #[test]
+        fn parsing_any_text_never_panics_and_keeps_only_valid_names(text in "\\PC{0,64}") {
+            if let Ok(set) = ScopeSet::parse(&text) {
+                prop_assert!(set.iter().all(is_valid_name));
+            }
+        }
+    }
+}

@@ -23,4 +23,5 @@ mod oidc;
 mod refresh_token;
 mod revocation;
 mod schema;
+mod snapshots;
 mod token_endpoint;
