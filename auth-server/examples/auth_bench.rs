@@ -21,6 +21,7 @@
 //! take a large share of the CPU themselves. Server, database and load share the machine, so
 //! compare ratios from one run, not absolute figures across runs or machines.
 
+use auth_server::domain::grant_type::GrantType;
 use std::net::TcpListener;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -219,7 +220,7 @@ impl Fixture {
                     conn,
                     &admin::clients::ClientSpec {
                         name: "bench".into(),
-                        grant_types: vec!["client_credentials".into()],
+                        grant_types: vec![GrantType::ClientCredentials],
                         scope: Some("read".into()),
                         introspect,
                         ..Default::default()

@@ -101,7 +101,7 @@ impl BrowserBinding {
 
     /// What the authorization request row stores.
     pub fn hash(&self) -> String {
-        opaque_token::hash(&self.value)
+        opaque_token::hash(&self.value).into_string()
     }
 }
 

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
+use auth_server::domain::grant_type::GrantType;
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -98,7 +99,7 @@ async fn a_client_credentials_token_passes_the_gateway_with_its_identity_until_i
     let register = |conn: &mut shared::db::DbConn, name: &str, introspect: bool| {
         let spec = admin::clients::ClientSpec {
             name: name.into(),
-            grant_types: vec!["client_credentials".into()],
+            grant_types: vec![GrantType::ClientCredentials],
             scope: Some("orders:read".into()),
             introspect,
             ..Default::default()

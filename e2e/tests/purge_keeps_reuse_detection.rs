@@ -2,6 +2,7 @@
 //! database: after a purge inside the retention window, presenting an already rotated refresh
 //! token through the real token endpoint is still recognised as reuse and revokes its family.
 
+use auth_server::domain::grant_type::GrantType;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -51,7 +52,7 @@ async fn a_rotated_refresh_token_presented_after_a_purge_inside_the_retention_st
         &mut conn,
         &admin::clients::ClientSpec {
             name: "Web".into(),
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             redirect_uris: vec!["https://client.test/cb".into()],
             scope: Some("read".into()),
             ..Default::default()
@@ -72,8 +73,8 @@ async fn a_rotated_refresh_token_presented_after_a_purge_inside_the_retention_st
            ('{current_hash}', 'family', '{client_id}', 'u1', 'read', '{rotated_hash}', \
            now() - interval '39 days', now() + interval '20 days', NULL);",
         client_id = client.client_id,
-        rotated_hash = rotated.hash,
-        current_hash = current.hash,
+        rotated_hash = rotated.hash.as_str(),
+        current_hash = current.hash.as_str(),
     ))
     .unwrap();
 

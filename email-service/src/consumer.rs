@@ -88,7 +88,7 @@ impl EmailConsumer {
             message_id: message_id.clone(),
             template: envelope.payload.template.name().to_owned(),
             recipient_hint: db::mask_address(&envelope.payload.to),
-            status: db::SENDING.to_owned(),
+            status: db::DeliveryStatus::Sending,
             attempts: 1,
             last_error: None,
             smtp_message_id: self.smtp_message_id(&message_id),
@@ -98,7 +98,7 @@ impl EmailConsumer {
         };
         let begun = shared::db::run(&self.pool, move |conn| {
             shared::db::transaction(conn, |conn| match db::find(conn, &fresh.message_id)? {
-                Some(record) if record.status == db::SENT => Ok::<_, StoreError>(None),
+                Some(record) if record.status == db::DeliveryStatus::Sent => Ok::<_, StoreError>(None),
                 _ => Ok(Some(db::begin_attempt(conn, &fresh)?)),
             })
         })
@@ -140,7 +140,7 @@ impl EmailConsumer {
                 Verdict::Done
             }
             Outcome::Sent => {
-                self.record(message_id, db::SENT, None).await;
+                self.record(message_id, db::DeliveryStatus::Sent, None).await;
                 tracing::info!(%message_id, template, "email sent");
                 metrics::counter!("emails_sent_total", "template" => template).increment(1);
                 Verdict::Done
@@ -148,7 +148,8 @@ impl EmailConsumer {
             Outcome::Permanent(reason) => self.dead(message_id, template, reason).await,
             Outcome::Transient(error) => match self.retry_delays_ms.get(retries) {
                 Some(delay_ms) => {
-                    self.record(message_id, db::RETRYING, Some(error.clone())).await;
+                    self.record(message_id, db::DeliveryStatus::Retrying, Some(error.clone()))
+                        .await;
                     tracing::warn!(
                         %message_id,
                         template,
@@ -173,12 +174,13 @@ impl EmailConsumer {
     }
 
     async fn dead(&self, message_id: &str, template: &str, reason: String) -> Verdict {
-        self.record(message_id, db::DEAD, Some(reason.clone())).await;
+        self.record(message_id, db::DeliveryStatus::Dead, Some(reason.clone()))
+            .await;
         tracing::warn!(%message_id, template, %reason, "email dead-lettered");
         Verdict::Dead { reason }
     }
 
-    async fn record(&self, message_id: &str, status: &'static str, error: Option<String>) {
+    async fn record(&self, message_id: &str, status: db::DeliveryStatus, error: Option<String>) {
         let message_id = message_id.to_owned();
         let recorded = shared::db::run(&self.pool, move |conn| {
             Ok::<_, StoreError>(db::finish(

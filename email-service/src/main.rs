@@ -45,9 +45,9 @@ enum Command {
 enum DeliveriesCommand {
     /// The latest records, newest first.
     List {
-        /// Only this status: sending, retrying, sent, dead.
-        #[arg(long, value_parser = ["sending", "retrying", "sent", "dead"])]
-        status: Option<String>,
+        /// Only this status.
+        #[arg(long, value_enum)]
+        status: Option<email_service::db::DeliveryStatus>,
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
         limit: i64,
     },
@@ -107,7 +107,7 @@ async fn operate(settings: Settings, command: Command) -> anyhow::Result<serde_j
         } => {
             let pool = build_pool(&settings.database);
             let records = shared::db::run(&pool, move |conn| {
-                Ok::<_, shared::db::StoreError>(email_service::db::list(conn, status.as_deref(), limit)?)
+                Ok::<_, shared::db::StoreError>(email_service::db::list(conn, status, limit)?)
             })
             .await?;
             serde_json::to_value(records)?

@@ -10,6 +10,7 @@
 use auth_server::admin::clients::ClientSpec;
 use auth_server::admin::users::UserSpec;
 use auth_server::admin::{self, AdminError};
+use auth_server::domain::grant_type::GrantType;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diesel::prelude::*;
@@ -87,7 +88,7 @@ fn create_demo_data(conn: &mut DbConn, demo_url: &str) -> Result<DemoCredentials
             client_id: Some(APP_CLIENT_ID.to_owned()),
             name: "Demo app".to_owned(),
             public: true,
-            grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             redirect_uris: vec![format!("{demo_url}/callback")],
             scope: Some("openid profile email api:read".to_owned()),
             post_logout_redirect_uris: vec![format!("{demo_url}/")],
@@ -99,7 +100,7 @@ fn create_demo_data(conn: &mut DbConn, demo_url: &str) -> Result<DemoCredentials
         ClientSpec {
             client_id: Some(SERVICE_CLIENT_ID.to_owned()),
             name: "Demo service".to_owned(),
-            grant_types: vec!["client_credentials".to_owned()],
+            grant_types: vec![GrantType::ClientCredentials],
             scope: Some("api:read api:write".to_owned()),
             introspect: true,
             ..ClientSpec::default()
@@ -110,7 +111,7 @@ fn create_demo_data(conn: &mut DbConn, demo_url: &str) -> Result<DemoCredentials
         ClientSpec {
             client_id: Some(GATEWAY_CLIENT_ID.to_owned()),
             name: "Resource gateway".to_owned(),
-            grant_types: vec!["client_credentials".to_owned()],
+            grant_types: vec![GrantType::ClientCredentials],
             introspect: true,
             ..ClientSpec::default()
         },

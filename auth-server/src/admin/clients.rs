@@ -22,13 +22,13 @@ pub struct ClientSpec {
     pub client_id: Option<String>,
     pub name: String,
     pub public: bool,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     pub redirect_uris: Vec<String>,
     pub scope: Option<String>,
     pub introspect: bool,
     pub skip_consent: bool,
-    /// RS256 (the default), ES256 or EdDSA.
-    pub id_token_signed_response_alg: Option<String>,
+    /// RS256 when `None` (OpenID Connect's default).
+    pub id_token_signed_response_alg: Option<SigningAlgorithm>,
     pub allow_hybrid: bool,
     /// The legacy resource owner password grant; off unless asked for.
     pub allow_password_grant: bool,
@@ -87,7 +87,7 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
     let row = ClientRow {
         id: client_id.clone(),
         name: name.to_owned(),
-        secret_hash: secret.as_ref().map(|secret| secret.hash.clone()),
+        secret_hash: secret.as_ref().map(|secret| secret.hash.as_str().to_owned()),
         is_public: spec.public,
         grant_types: grant_type::format_list(&grant_types),
         redirect_uris: serde_json::to_string(&redirect_uris).map_err(anyhow::Error::from)?,
@@ -142,12 +142,9 @@ fn validate_grant_types(spec: &ClientSpec) -> Result<Vec<GrantType>, AdminError>
         ));
     }
     let mut grant_types = Vec::new();
-    for name in &spec.grant_types {
-        let grant_type: GrantType = name.parse().map_err(|error: grant_type::UnsupportedGrantType| {
-            AdminError::invalid("--grant-type", error.to_string())
-        })?;
-        if !grant_types.contains(&grant_type) {
-            grant_types.push(grant_type);
+    for grant_type in &spec.grant_types {
+        if !grant_types.contains(grant_type) {
+            grant_types.push(*grant_type);
         }
     }
     if grant_types.contains(&GrantType::Password) {
@@ -203,12 +200,9 @@ struct OidcSettings {
 }
 
 fn validate_oidc_settings(spec: &ClientSpec, grant_types: &[GrantType]) -> Result<OidcSettings, AdminError> {
-    let alg = match spec.id_token_signed_response_alg.as_deref() {
-        None => SigningAlgorithm::Rs256,
-        Some(name) => SigningAlgorithm::parse(name).ok_or_else(|| {
-            AdminError::invalid("--id-token-alg", "the algorithm must be RS256, ES256 or EdDSA")
-        })?,
-    };
+    let alg = spec
+        .id_token_signed_response_alg
+        .unwrap_or(SigningAlgorithm::Rs256);
     if spec.allow_hybrid && !grant_types.contains(&GrantType::AuthorizationCode) {
         return Err(AdminError::invalid(
             "--allow-hybrid",

@@ -8,6 +8,7 @@ use actix_web::http::StatusCode;
 
 use crate::db::models::AuthorizationRequest;
 use crate::domain::redirect_uri::with_query;
+use crate::domain::response_type::ResponseType;
 use crate::error::ErrorCode;
 use crate::pages::{FormPostField, FormPostPage, render, secure_html, see_other};
 
@@ -34,7 +35,7 @@ impl ResponseMode {
             Some("query") => ResponseMode::Query,
             Some("fragment") => ResponseMode::Fragment,
             Some("form_post") => ResponseMode::FormPost,
-            _ if request.response_type == "code" => ResponseMode::Query,
+            _ if request.response_type == ResponseType::Code => ResponseMode::Query,
             _ => ResponseMode::Fragment,
         }
     }

@@ -15,8 +15,9 @@ use crate::browser::BrowserBinding;
 use crate::db;
 use crate::db::models::{AuthorizationCode, AuthorizationRequest};
 use crate::domain::client::Client;
-use crate::domain::opaque_token::{self, TokenKind};
+use crate::domain::opaque_token::{self, TokenHash, TokenKind};
 use crate::domain::redirect_uri::with_query;
+use crate::domain::response_type::ResponseType;
 use crate::domain::scope::ScopeSet;
 use crate::domain::time;
 use crate::error::{ErrorCode, PageError, StoreError};
@@ -179,7 +180,7 @@ pub async fn issue_code(
     granted: &ScopeSet,
     remember_consent: bool,
 ) -> Result<ClientAnswer, PageError> {
-    let hybrid = pending.request.response_type != "code";
+    let hybrid = pending.request.response_type != ResponseType::Code;
     if hybrid && !granted.contains("openid") {
         return answer_error(
             state,
@@ -244,7 +245,7 @@ async fn front_channel_id_token(
     let (user_id, auth_time, session_hash) = (
         session.user.id.clone(),
         session.auth_time,
-        session.id_hash.clone(),
+        session.id_hash.as_str().to_owned(),
     );
     let nonce = pending.request.nonce.clone();
     run(&state.pool, move |conn| {
@@ -273,14 +274,14 @@ async fn front_channel_id_token(
 
 fn new_code(
     request: &AuthorizationRequest,
-    code_hash: String,
+    code_hash: TokenHash,
     session: &ActiveSession,
     granted: &ScopeSet,
     now: NaiveDateTime,
     state: &AppState,
 ) -> AuthorizationCode {
     AuthorizationCode {
-        code_hash,
+        code_hash: code_hash.into_string(),
         client_id: request.client_id.clone(),
         user_id: session.user.id.clone(),
         redirect_uri: request.redirect_uri.clone(),
@@ -294,7 +295,7 @@ fn new_code(
         expires_at: time::after_secs(now, state.settings.tokens.authorization_code_ttl_secs),
         used_at: None,
         grant_id: None,
-        session_hash: Some(session.id_hash.clone()),
+        session_hash: Some(session.id_hash.as_str().to_owned()),
     }
 }
 

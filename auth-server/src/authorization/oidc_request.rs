@@ -4,25 +4,9 @@
 
 use super::answer::ResponseMode;
 use crate::domain::client::Client;
+pub use crate::domain::response_type::ResponseType;
 use crate::error::ErrorCode;
 use crate::params::Params;
-
-/// The response types offered: the code flow, and the hybrid flow for clients that enable it.
-/// Nothing that returns an access token from the authorization endpoint (no implicit flow).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseType {
-    Code,
-    CodeIdToken,
-}
-
-impl ResponseType {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ResponseType::Code => "code",
-            ResponseType::CodeIdToken => "code id_token",
-        }
-    }
-}
 
 /// The mode a request asked for, and the one its answers use.
 #[derive(Debug, Clone, Copy)]
@@ -87,8 +71,7 @@ pub fn response_type_and_mode(
 /// The OIDC parameters of a validated request, as stored with it.
 #[derive(Debug, Clone, Default)]
 pub struct OidcParams {
-    /// `code`, or `code id_token` (hybrid).
-    pub response_type: Option<String>,
+    pub response_type: ResponseType,
     /// `query`, `fragment` or `form_post`; `None`: the response type's default.
     pub response_mode: Option<String>,
     /// The normalised `prompt`: a space-separated subset of `none login consent`.
@@ -176,7 +159,7 @@ pub fn parse(params: &Params) -> Result<OidcParams, Refusal> {
     };
     let login_hint = single("login_hint")?.filter(|hint| hint.chars().count() <= 256);
     Ok(OidcParams {
-        response_type: None,
+        response_type: ResponseType::Code,
         response_mode: None,
         prompt: prompt.normalised(),
         max_age,

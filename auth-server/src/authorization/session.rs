@@ -6,14 +6,14 @@ use shared::db::run;
 
 use crate::db;
 use crate::db::models::User;
-use crate::domain::opaque_token;
+use crate::domain::opaque_token::{self, TokenHash};
 use crate::domain::time;
 use crate::error::{PageError, StoreError};
 use crate::state::AppState;
 
 /// A valid login session and its (enabled) user.
 pub struct ActiveSession {
-    pub id_hash: String,
+    pub id_hash: TokenHash,
     pub user: User,
     pub auth_time: NaiveDateTime,
 }

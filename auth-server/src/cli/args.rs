@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::domain::grant_type::GrantType;
+use crate::domain::signing_alg::SigningAlgorithm;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "auth-server",
@@ -90,7 +93,7 @@ pub struct CreateClientArgs {
     pub public: bool,
     /// authorization_code, client_credentials or refresh_token; repeat for several.
     #[arg(long = "grant-type", value_name = "TYPE", required = true)]
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     /// A redirect URI, matched exactly; repeat for several.
     #[arg(long = "redirect-uri", value_name = "URI")]
     pub redirect_uris: Vec<String>,
@@ -105,7 +108,7 @@ pub struct CreateClientArgs {
     pub skip_consent: bool,
     /// How id_tokens for this client are signed: RS256 (default), ES256 or EdDSA.
     #[arg(long = "id-token-alg", value_name = "ALG")]
-    pub id_token_alg: Option<String>,
+    pub id_token_alg: Option<SigningAlgorithm>,
     /// Allow the OpenID Connect hybrid flow (response_type=code id_token).
     #[arg(long)]
     pub allow_hybrid: bool,

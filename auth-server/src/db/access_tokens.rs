@@ -4,6 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shared::db::DbConn;
 
+use crate::domain::opaque_token::TokenHash;
+
 use super::models::AccessToken;
 use super::schema::{access_tokens, users};
 
@@ -26,28 +28,28 @@ pub fn insert_batch(conn: &mut DbConn, tokens: &[AccessToken]) -> QueryResult<()
 /// The token and its user's name, in one indexed query (the introspection hot path).
 pub fn find_with_username(
     conn: &mut DbConn,
-    token_hash: &str,
+    token_hash: &TokenHash,
 ) -> QueryResult<Option<(AccessToken, Option<String>)>> {
     access_tokens::table
         .left_join(users::table)
-        .filter(access_tokens::token_hash.eq(token_hash))
+        .filter(access_tokens::token_hash.eq(token_hash.as_str()))
         .select((AccessToken::as_select(), users::username.nullable()))
         .first(conn)
         .optional()
 }
 
-pub fn find(conn: &mut DbConn, token_hash: &str) -> QueryResult<Option<AccessToken>> {
+pub fn find(conn: &mut DbConn, token_hash: &TokenHash) -> QueryResult<Option<AccessToken>> {
     access_tokens::table
-        .find(token_hash)
+        .find(token_hash.as_str())
         .select(AccessToken::as_select())
         .first(conn)
         .optional()
 }
 
-pub fn revoke(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn revoke(conn: &mut DbConn, token_hash: &TokenHash, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         access_tokens::table
-            .find(token_hash)
+            .find(token_hash.as_str())
             .filter(access_tokens::revoked_at.is_null()),
     )
     .set(access_tokens::revoked_at.eq(now))

@@ -4,6 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shared::db::DbConn;
 
+use crate::domain::opaque_token::TokenHash;
+
 use super::schema::account_links;
 
 /// What a link is for.
@@ -24,7 +26,7 @@ impl Purpose {
 
 pub fn insert(
     conn: &mut DbConn,
-    token_hash: &str,
+    token_hash: &TokenHash,
     user_id: &str,
     purpose: Purpose,
     now: NaiveDateTime,
@@ -32,7 +34,7 @@ pub fn insert(
 ) -> QueryResult<()> {
     diesel::insert_into(account_links::table)
         .values((
-            account_links::token_hash.eq(token_hash),
+            account_links::token_hash.eq(token_hash.as_str()),
             account_links::user_id.eq(user_id),
             account_links::purpose.eq(purpose.as_str()),
             account_links::created_at.eq(now),
@@ -46,12 +48,12 @@ pub fn insert(
 /// The user of a link that is unused and unexpired (without using it).
 pub fn find_usable(
     conn: &mut DbConn,
-    token_hash: &str,
+    token_hash: &TokenHash,
     purpose: Purpose,
     now: NaiveDateTime,
 ) -> QueryResult<Option<String>> {
     account_links::table
-        .find(token_hash)
+        .find(token_hash.as_str())
         .filter(account_links::purpose.eq(purpose.as_str()))
         .filter(account_links::used_at.is_null())
         .filter(account_links::expires_at.gt(now))
@@ -64,13 +66,13 @@ pub fn find_usable(
 /// uses of one link cannot both succeed.
 pub fn use_once(
     conn: &mut DbConn,
-    token_hash: &str,
+    token_hash: &TokenHash,
     purpose: Purpose,
     now: NaiveDateTime,
 ) -> QueryResult<Option<String>> {
     diesel::update(
         account_links::table
-            .find(token_hash)
+            .find(token_hash.as_str())
             .filter(account_links::purpose.eq(purpose.as_str()))
             .filter(account_links::used_at.is_null())
             .filter(account_links::expires_at.gt(now)),

@@ -4,6 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shared::db::DbConn;
 
+use crate::domain::opaque_token::TokenHash;
+
 use super::models::AuthorizationCode;
 use super::schema::authorization_codes;
 
@@ -14,9 +16,9 @@ pub fn insert(conn: &mut DbConn, code: &AuthorizationCode) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn find(conn: &mut DbConn, code_hash: &str) -> QueryResult<Option<AuthorizationCode>> {
+pub fn find(conn: &mut DbConn, code_hash: &TokenHash) -> QueryResult<Option<AuthorizationCode>> {
     authorization_codes::table
-        .find(code_hash)
+        .find(code_hash.as_str())
         .select(AuthorizationCode::as_select())
         .first(conn)
         .optional()
@@ -24,10 +26,10 @@ pub fn find(conn: &mut DbConn, code_hash: &str) -> QueryResult<Option<Authorizat
 
 /// Marks the code used if nobody has; true for the one caller that wins. Concurrent callers block
 /// on the row lock and then see `used_at` set, so exactly one redemption succeeds.
-pub fn claim(conn: &mut DbConn, code_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
+pub fn claim(conn: &mut DbConn, code_hash: &TokenHash, now: NaiveDateTime) -> QueryResult<bool> {
     diesel::update(
         authorization_codes::table
-            .find(code_hash)
+            .find(code_hash.as_str())
             .filter(authorization_codes::used_at.is_null()),
     )
     .set(authorization_codes::used_at.eq(now))
@@ -36,8 +38,8 @@ pub fn claim(conn: &mut DbConn, code_hash: &str, now: NaiveDateTime) -> QueryRes
 }
 
 /// Records the family that the code's redemption created, for revocation on replay.
-pub fn set_grant(conn: &mut DbConn, code_hash: &str, grant_id: &str) -> QueryResult<()> {
-    diesel::update(authorization_codes::table.find(code_hash))
+pub fn set_grant(conn: &mut DbConn, code_hash: &TokenHash, grant_id: &str) -> QueryResult<()> {
+    diesel::update(authorization_codes::table.find(code_hash.as_str()))
         .set(authorization_codes::grant_id.eq(grant_id))
         .execute(conn)
         .map(|_| ())

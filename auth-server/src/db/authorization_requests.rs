@@ -9,7 +9,7 @@ use super::schema::authorization_requests;
 
 pub fn insert(conn: &mut DbConn, request: &AuthorizationRequest) -> QueryResult<()> {
     diesel::insert_into(authorization_requests::table)
-        .values(request)
+        .values(request.clone())
         .execute(conn)
         .map(|_| ())
 }

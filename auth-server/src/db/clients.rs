@@ -4,6 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shared::db::DbConn;
 
+use crate::domain::opaque_token::TokenHash;
+
 use super::models::ClientRow;
 use super::schema::{client_scopes, clients};
 use crate::domain::client::Client;
@@ -37,9 +39,17 @@ pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
     diesel::delete(clients::table.find(id)).execute(conn)
 }
 
-pub fn set_secret_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn set_secret_hash(
+    conn: &mut DbConn,
+    id: &str,
+    hash: &TokenHash,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(clients::table.find(id))
-        .set((clients::secret_hash.eq(hash), clients::updated_at.eq(now)))
+        .set((
+            clients::secret_hash.eq(hash.as_str()),
+            clients::updated_at.eq(now),
+        ))
         .execute(conn)
 }
 

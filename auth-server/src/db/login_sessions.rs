@@ -4,6 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shared::db::DbConn;
 
+use crate::domain::opaque_token::TokenHash;
+
 use super::models::LoginSession;
 use super::schema::login_sessions;
 
@@ -17,11 +19,11 @@ pub fn insert(conn: &mut DbConn, session: &LoginSession) -> QueryResult<()> {
 /// The session with this hash if it is neither expired nor revoked.
 pub fn find_active(
     conn: &mut DbConn,
-    id_hash: &str,
+    id_hash: &TokenHash,
     now: NaiveDateTime,
 ) -> QueryResult<Option<LoginSession>> {
     login_sessions::table
-        .find(id_hash)
+        .find(id_hash.as_str())
         .filter(login_sessions::expires_at.gt(now))
         .filter(login_sessions::revoked_at.is_null())
         .select(LoginSession::as_select())
@@ -29,10 +31,10 @@ pub fn find_active(
         .optional()
 }
 
-pub fn revoke(conn: &mut DbConn, id_hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn revoke(conn: &mut DbConn, id_hash: &TokenHash, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         login_sessions::table
-            .find(id_hash)
+            .find(id_hash.as_str())
             .filter(login_sessions::revoked_at.is_null()),
     )
     .set(login_sessions::revoked_at.eq(now))

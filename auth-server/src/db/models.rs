@@ -9,6 +9,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shared::db::DbBackend;
 
+use crate::domain::response_type::ResponseType;
+use crate::domain::signing_alg::SigningAlgorithm;
+
 use super::schema::*;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -78,7 +81,8 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
-    pub response_type: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub response_type: ResponseType,
     pub response_mode: Option<String>,
     pub prompt: Option<String>,
     pub max_age: Option<i64>,
@@ -161,7 +165,8 @@ pub struct Consent {
 #[diesel(treat_none_as_null = true, table_name = signing_keys, check_for_backend(DbBackend))]
 pub struct SigningKeyRow {
     pub kid: String,
-    pub alg: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub alg: SigningAlgorithm,
     /// Sealed with `keys.encryption_key`; see `oidc::keys`.
     pub private_key_sealed: String,
     pub public_jwk: String,

@@ -6,18 +6,19 @@ use shared::db::DbConn;
 
 use super::models::SigningKeyRow;
 use super::schema::signing_keys;
+use crate::domain::signing_alg::SigningAlgorithm;
 
 pub fn insert(conn: &mut DbConn, key: &SigningKeyRow) -> QueryResult<()> {
     diesel::insert_into(signing_keys::table)
-        .values(key)
+        .values(key.clone())
         .execute(conn)
         .map(|_| ())
 }
 
 /// The key that signs with `alg` now, if any.
-pub fn find_active(conn: &mut DbConn, alg: &str) -> QueryResult<Option<SigningKeyRow>> {
+pub fn find_active(conn: &mut DbConn, alg: SigningAlgorithm) -> QueryResult<Option<SigningKeyRow>> {
     signing_keys::table
-        .filter(signing_keys::alg.eq(alg))
+        .filter(signing_keys::alg.eq(alg.as_str()))
         .filter(signing_keys::retired_at.is_null())
         .select(SigningKeyRow::as_select())
         .first(conn)

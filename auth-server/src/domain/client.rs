@@ -94,7 +94,7 @@ mod tests {
         Client {
             id: "c1".into(),
             name: "Client".into(),
-            secret_hash: Some(opaque_token::hash("ocs_secret")),
+            secret_hash: Some(opaque_token::hash("ocs_secret").into_string()),
             is_public: false,
             grant_types: vec![GrantType::AuthorizationCode],
             redirect_uris: redirect_uris.iter().map(|uri| uri.to_string()).collect(),

@@ -6,6 +6,7 @@ pub mod grant_type;
 pub mod opaque_token;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod response_type;
 pub mod scope;
 pub mod signing_alg;
 pub mod time;

@@ -60,7 +60,34 @@ impl TokenKind {
 /// A freshly generated credential: the value to hand out once, and the hash to store.
 pub struct Generated {
     pub value: String,
-    pub hash: String,
+    pub hash: TokenHash,
+}
+
+/// The stored form of a credential: lowercase hex SHA-256 of its value. Made only by [`hash`] (or
+/// read back from storage), so a plaintext cannot be passed where a hash is expected, and its
+/// `Debug` prints no digits: a hash is not a secret, but it names one.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(String);
+
+impl TokenHash {
+    /// A hash read back from a row.
+    pub fn from_stored(hash: String) -> TokenHash {
+        TokenHash(hash)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
 }
 
 /// Generates a new credential of the given kind.
@@ -79,14 +106,18 @@ pub fn random_id() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The stored form of a credential: lowercase hex SHA-256.
-pub fn hash(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
+/// The stored form of a credential.
+pub fn hash(value: &str) -> TokenHash {
+    TokenHash(hex::encode(Sha256::digest(value.as_bytes())))
 }
 
 /// Compares a presented value with a stored hash in constant time.
 pub fn matches_hash(value: &str, stored_hash: &str) -> bool {
-    hash(value).as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    hash(value)
+        .as_str()
+        .as_bytes()
+        .ct_eq(stored_hash.as_bytes())
+        .into()
 }
 
 #[cfg(test)]
@@ -107,10 +138,10 @@ mod tests {
     #[test]
     fn only_the_hash_is_derived_and_it_verifies() {
         let token = generate(TokenKind::RefreshToken);
-        assert_eq!(token.hash.len(), 64);
-        assert!(!token.hash.contains(&token.value));
-        assert!(matches_hash(&token.value, &token.hash));
-        assert!(!matches_hash("ort_other", &token.hash));
+        assert_eq!(token.hash.as_str().len(), 64);
+        assert!(!token.hash.as_str().contains(&token.value));
+        assert!(matches_hash(&token.value, token.hash.as_str()));
+        assert!(!matches_hash("ort_other", token.hash.as_str()));
     }
 
     #[test]

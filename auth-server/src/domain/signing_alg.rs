@@ -41,6 +41,36 @@ impl SigningAlgorithm {
     }
 }
 
+/// The stored form (a TEXT column holds the JWS name).
+impl From<SigningAlgorithm> for String {
+    fn from(alg: SigningAlgorithm) -> String {
+        alg.as_str().to_owned()
+    }
+}
+
+impl TryFrom<String> for SigningAlgorithm {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        SigningAlgorithm::parse(&name).ok_or_else(|| format!("{name:?} is not a signing algorithm"))
+    }
+}
+
+impl std::str::FromStr for SigningAlgorithm {
+    type Err = String;
+
+    /// The JWS name (`RS256`, `ES256`, `EdDSA`), as the CLI's `--id-token-alg` takes it.
+    fn from_str(name: &str) -> Result<Self, String> {
+        SigningAlgorithm::parse(name).ok_or_else(|| "one of RS256, ES256, EdDSA".to_owned())
+    }
+}
+
+impl serde::Serialize for SigningAlgorithm {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for SigningAlgorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -13,7 +13,7 @@ use crate::configuration::TokenSettings;
 use crate::db;
 use crate::db::models::AuthorizationCode;
 use crate::domain::client::Client;
-use crate::domain::opaque_token;
+use crate::domain::opaque_token::{self, TokenHash};
 use crate::domain::pkce::{CodeChallenge, CodeVerifier};
 use crate::domain::scope::ScopeSet;
 use crate::domain::time;
@@ -128,7 +128,7 @@ fn check_binding(
 /// has committed by the time the loser's claim returns, so its family id is visible here.
 fn revoke_family_of_replayed(
     conn: &mut DbConn,
-    code_hash: &str,
+    code_hash: &TokenHash,
     now: chrono::NaiveDateTime,
 ) -> diesel::QueryResult<()> {
     let grant_id = db::authorization_codes::find(conn, code_hash)?.and_then(|code| code.grant_id);

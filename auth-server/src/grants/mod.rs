@@ -86,7 +86,7 @@ pub fn new_access_token(
 ) -> (AccessToken, String) {
     let generated = opaque_token::generate(TokenKind::AccessToken);
     let row = AccessToken {
-        token_hash: generated.hash,
+        token_hash: generated.hash.into_string(),
         grant_id: owner.grant_id.map(str::to_owned),
         client_id: owner.client_id.to_owned(),
         user_id: owner.user_id.map(str::to_owned),
@@ -123,7 +123,7 @@ pub fn mint_refresh_token(
     db::refresh_tokens::insert(
         conn,
         &RefreshToken {
-            token_hash: generated.hash,
+            token_hash: generated.hash.into_string(),
             grant_id: grant.grant_id.to_owned(),
             client_id: grant.client_id.to_owned(),
             user_id: grant.user_id.to_owned(),

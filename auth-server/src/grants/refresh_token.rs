@@ -12,7 +12,7 @@ use crate::configuration::TokenSettings;
 use crate::db;
 use crate::db::models::RefreshToken;
 use crate::domain::client::Client;
-use crate::domain::opaque_token::{self, TokenKind};
+use crate::domain::opaque_token::{self, TokenHash, TokenKind};
 use crate::domain::scope::ScopeSet;
 use crate::domain::time;
 use crate::error::OAuthError;
@@ -71,7 +71,7 @@ enum Checked {
 /// (the family's row lock), then reads the token again: what it says now is what every concurrent
 /// writer has committed. Refuses what belongs to another client, a revoked family or token, and a
 /// disabled user.
-fn lock_presented(conn: &mut DbConn, client: &Client, token_hash: &str) -> Result<Checked, OAuthError> {
+fn lock_presented(conn: &mut DbConn, client: &Client, token_hash: &TokenHash) -> Result<Checked, OAuthError> {
     let refuse = |description: &'static str| Ok(Checked::Refused(OAuthError::invalid_grant(description)));
     let Some(found) = db::refresh_tokens::find(conn, token_hash)? else {
         return refuse("the refresh token is invalid");
@@ -119,7 +119,8 @@ fn rotate_locked(
         Some(requested) => requested.clone(),
         None => family_scope.clone(),
     };
-    if reused || !db::refresh_tokens::claim_for_rotation(conn, &token.token_hash, now)? {
+    let presented = TokenHash::from_stored(token.token_hash.clone());
+    if reused || !db::refresh_tokens::claim_for_rotation(conn, &presented, now)? {
         tracing::warn!(
             grant.id = %token.grant_id,
             client.id = %client.id,

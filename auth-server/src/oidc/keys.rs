@@ -108,12 +108,33 @@ pub struct ActiveKey {
 #[derive(Debug, serde::Serialize)]
 pub struct KeyView {
     pub kid: String,
-    pub alg: String,
+    pub alg: SigningAlgorithm,
     pub created_at: NaiveDateTime,
     pub retired_at: Option<NaiveDateTime>,
     pub publish_until: Option<NaiveDateTime>,
-    /// `active`, `retired` (still published) or `expired` (no longer published).
-    pub status: &'static str,
+    pub status: KeyStatus,
+}
+
+/// Where a signing key is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    /// Signs new id_tokens.
+    Active,
+    /// Replaced, still published for the tokens it signed.
+    Retired,
+    /// No longer published.
+    Expired,
+}
+
+impl std::fmt::Display for KeyStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Retired => "retired",
+            KeyStatus::Expired => "expired",
+        })
+    }
 }
 
 /// Generates a key pair for `alg` and returns the row to store.
@@ -133,7 +154,7 @@ pub fn generate(
         private_key_sealed: kek.seal(&pkcs8, &kid)?,
         public_jwk: serde_json::to_string(&jwk)?,
         kid,
-        alg: alg.as_str().to_owned(),
+        alg,
         created_at: now,
         retired_at: None,
         publish_until: None,
@@ -183,7 +204,7 @@ fn encoding_key(alg: SigningAlgorithm, pkcs8: &[u8]) -> anyhow::Result<EncodingK
 pub fn ensure_active(conn: &mut DbConn, kek: &KeyEncryptionKey) -> anyhow::Result<usize> {
     let mut created = 0;
     for alg in SigningAlgorithm::ALL {
-        if db::signing_keys::find_active(conn, alg.as_str())?.is_some() {
+        if db::signing_keys::find_active(conn, alg)?.is_some() {
             continue;
         }
         let row = generate(kek, alg, time::now())?;
@@ -195,7 +216,7 @@ pub fn ensure_active(conn: &mut DbConn, kek: &KeyEncryptionKey) -> anyhow::Resul
     }
     // A wrong encryption key is found now, at start, rather than at the first sign-in.
     for alg in SigningAlgorithm::ALL {
-        if let Some(row) = db::signing_keys::find_active(conn, alg.as_str())? {
+        if let Some(row) = db::signing_keys::find_active(conn, alg)? {
             kek.open(&row.private_key_sealed, &row.kid)?;
         }
     }
@@ -208,11 +229,11 @@ pub fn signing_key(
     kek: &KeyEncryptionKey,
     alg: SigningAlgorithm,
 ) -> anyhow::Result<ActiveKey> {
-    let row = match db::signing_keys::find_active(conn, alg.as_str())? {
+    let row = match db::signing_keys::find_active(conn, alg)? {
         Some(row) => row,
         None => {
             ensure_active(conn, kek)?;
-            db::signing_keys::find_active(conn, alg.as_str())?
+            db::signing_keys::find_active(conn, alg)?
                 .ok_or_else(|| anyhow::anyhow!("no active {alg} signing key"))?
         }
     };
@@ -237,7 +258,7 @@ pub fn rotate(
     let mut rotated = Vec::new();
     for alg in SigningAlgorithm::ALL {
         let now = time::now();
-        let current = db::signing_keys::find_active(conn, alg.as_str())?;
+        let current = db::signing_keys::find_active(conn, alg)?;
         if let (Some(current), Some(limit)) = (&current, older_than)
             && current.created_at > limit
         {
@@ -284,9 +305,9 @@ pub fn list(conn: &mut DbConn, now: NaiveDateTime) -> anyhow::Result<Vec<KeyView
         .into_iter()
         .map(|row| KeyView {
             status: match (row.retired_at, row.publish_until) {
-                (None, _) => "active",
-                (Some(_), Some(until)) if until > now => "retired",
-                (Some(_), _) => "expired",
+                (None, _) => KeyStatus::Active,
+                (Some(_), Some(until)) if until > now => KeyStatus::Retired,
+                (Some(_), _) => KeyStatus::Expired,
             },
             kid: row.kid,
             alg: row.alg,

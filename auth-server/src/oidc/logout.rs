@@ -6,11 +6,12 @@ use shared::db::DbConn;
 
 use crate::db;
 use crate::db::schema::grants;
+use crate::domain::opaque_token::TokenHash;
 use crate::domain::time;
 
 /// Ends the login session with this hash; with `revoke_tokens`, also revokes every family issued
 /// in it. Returns the number of families revoked.
-pub fn end_session(conn: &mut DbConn, session_hash: &str, revoke_tokens: bool) -> QueryResult<usize> {
+pub fn end_session(conn: &mut DbConn, session_hash: &TokenHash, revoke_tokens: bool) -> QueryResult<usize> {
     shared::db::transaction(conn, |conn| {
         let now = time::now();
         db::login_sessions::revoke(conn, session_hash, now)?;
@@ -18,7 +19,7 @@ pub fn end_session(conn: &mut DbConn, session_hash: &str, revoke_tokens: bool) -
             return Ok(0);
         }
         let families: Vec<String> = grants::table
-            .filter(grants::session_hash.eq(session_hash))
+            .filter(grants::session_hash.eq(session_hash.as_str()))
             .filter(grants::revoked_at.is_null())
             .select(grants::id)
             .load(conn)?;

@@ -100,7 +100,7 @@ async fn remember(
         nonce: valid.nonce,
         created_at: now,
         expires_at: time::after_secs(now, state.settings.tokens.authorization_request_ttl_secs),
-        response_type: valid.oidc.response_type.unwrap_or_else(|| "code".to_owned()),
+        response_type: valid.oidc.response_type,
         response_mode: valid.oidc.response_mode,
         prompt: valid.oidc.prompt,
         max_age: valid.oidc.max_age,

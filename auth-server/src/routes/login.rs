@@ -127,7 +127,7 @@ async fn start_session(
     let now = time::now();
     let ttl = state.settings.tokens.login_session_ttl_secs;
     let row = LoginSession {
-        id_hash: generated.hash.clone(),
+        id_hash: generated.hash.as_str().to_owned(),
         user_id: user.id.clone(),
         auth_time: now,
         created_at: now,

@@ -300,7 +300,8 @@ async fn codes_and_tokens_are_stored_only_as_hashes() {
     ] {
         assert!(!dump.contains(secret.as_str()));
         assert!(
-            dump.contains(&auth_server::domain::opaque_token::hash(secret)) || secret.starts_with("ocs_")
+            dump.contains(auth_server::domain::opaque_token::hash(secret).as_str())
+                || secret.starts_with("ocs_")
         );
     }
 }

@@ -1,6 +1,7 @@
 //! `GET /oauth2/authorize`: what is shown as a page, what goes back to the client, and how.
 
 use auth_server::admin::clients::ClientSpec;
+use auth_server::domain::grant_type::GrantType;
 
 use crate::helpers::*;
 
@@ -332,7 +333,7 @@ async fn a_client_not_registered_for_the_code_flow_is_unauthorized_client() {
     let client = app.standard_fixture();
     let machine = app.create_client(ClientSpec {
         name: "Machine".into(),
-        grant_types: vec!["client_credentials".into()],
+        grant_types: vec![GrantType::ClientCredentials],
         ..Default::default()
     });
     // It has no redirect URI, so the error cannot go back: the user sees a page.

@@ -2,6 +2,7 @@
 //! the user back to the client with `temporarily_unavailable`, readiness reports it, and everything
 //! recovers by itself when the database returns.
 
+use auth_server::domain::grant_type::GrantType;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -106,7 +107,7 @@ impl TestApp {
         self.create_scope("read");
         self.create_client(auth_server::admin::clients::ClientSpec {
             name: "Machine".into(),
-            grant_types: vec!["client_credentials".into()],
+            grant_types: vec![GrantType::ClientCredentials],
             scope: Some("read".into()),
             ..Default::default()
         })

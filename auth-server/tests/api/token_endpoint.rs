@@ -147,7 +147,7 @@ async fn basic_credentials_are_form_urlencoded_before_base64() {
             &auth_server::db::models::ClientRow {
                 id: client_id.into(),
                 name: "Odd credentials".into(),
-                secret_hash: Some(auth_server::domain::opaque_token::hash(client_secret)),
+                secret_hash: Some(auth_server::domain::opaque_token::hash(client_secret).into_string()),
                 is_public: false,
                 grant_types: "client_credentials".into(),
                 redirect_uris: "[]".into(),

@@ -27,7 +27,8 @@ pub struct Delivery {
     pub message_id: String,
     pub template: String,
     pub recipient_hint: String,
-    pub status: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub smtp_message_id: String,
@@ -36,10 +37,50 @@ pub struct Delivery {
     pub sent_at: Option<NaiveDateTime>,
 }
 
-pub const SENDING: &str = "sending";
-pub const RETRYING: &str = "retrying";
-pub const SENT: &str = "sent";
-pub const DEAD: &str = "dead";
+/// Where a delivery stands; stored as its lowercase name in a TEXT column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// An attempt began (and, if the process died, may or may not have reached the SMTP server).
+    Sending,
+    /// A transient failure; a retry is scheduled.
+    Retrying,
+    /// The SMTP server accepted it (or the mailbox kept it): never sent again.
+    Sent,
+    /// Given up: dead-lettered with the reason in `last_error`.
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+}
+
+impl From<DeliveryStatus> for String {
+    fn from(status: DeliveryStatus) -> String {
+        status.as_str().to_owned()
+    }
+}
+
+impl TryFrom<String> for DeliveryStatus {
+    type Error = String;
+
+    fn try_from(stored: String) -> Result<Self, String> {
+        match stored.as_str() {
+            "sending" => Ok(DeliveryStatus::Sending),
+            "retrying" => Ok(DeliveryStatus::Retrying),
+            "sent" => Ok(DeliveryStatus::Sent),
+            "dead" => Ok(DeliveryStatus::Dead),
+            _ => Err(format!("{stored:?} is not a delivery status")),
+        }
+    }
+}
 
 pub fn find(conn: &mut DbConn, message_id: &str) -> QueryResult<Option<Delivery>> {
     deliveries::table
@@ -54,11 +95,11 @@ pub fn begin_attempt(conn: &mut DbConn, fresh: &Delivery) -> QueryResult<Deliver
     use deliveries::dsl;
     // An upsert: diesel builds `ON CONFLICT` for each backend, not for the two together.
     shared::on_backend!(conn, conn => diesel::insert_into(dsl::deliveries)
-        .values(fresh)
+        .values(fresh.clone())
         .on_conflict(dsl::message_id)
         .do_update()
         .set((
-            dsl::status.eq(SENDING),
+            dsl::status.eq(DeliveryStatus::Sending.as_str()),
             dsl::attempts.eq(dsl::attempts + 1),
             dsl::updated_at.eq(fresh.updated_at),
         ))
@@ -70,15 +111,15 @@ pub fn begin_attempt(conn: &mut DbConn, fresh: &Delivery) -> QueryResult<Deliver
 pub fn finish(
     conn: &mut DbConn,
     message_id: &str,
-    status: &str,
+    status: DeliveryStatus,
     error: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     use deliveries::dsl;
-    let sent_at = (status == SENT).then_some(now);
+    let sent_at = (status == DeliveryStatus::Sent).then_some(now);
     diesel::update(dsl::deliveries.find(message_id))
         .set((
-            dsl::status.eq(status),
+            dsl::status.eq(status.as_str()),
             dsl::last_error.eq(error),
             dsl::updated_at.eq(now),
             dsl::sent_at.eq(sent_at),
@@ -87,14 +128,14 @@ pub fn finish(
 }
 
 /// The latest records, newest first, optionally of one status.
-pub fn list(conn: &mut DbConn, status: Option<&str>, limit: i64) -> QueryResult<Vec<Delivery>> {
+pub fn list(conn: &mut DbConn, status: Option<DeliveryStatus>, limit: i64) -> QueryResult<Vec<Delivery>> {
     let mut query = deliveries::table
         .select(Delivery::as_select())
         .order(deliveries::updated_at.desc())
         .limit(limit)
         .into_boxed();
     if let Some(status) = status {
-        query = query.filter(deliveries::status.eq(status.to_owned()));
+        query = query.filter(deliveries::status.eq(status.as_str()));
     }
     query.load(conn)
 }

@@ -7,9 +7,7 @@ use shared::db::Migrations;
 pub mod deliveries;
 pub mod mailbox;
 
-pub use deliveries::{
-    DEAD, Delivery, RETRYING, SENDING, SENT, begin_attempt, find, finish, list, mask_address,
-};
+pub use deliveries::{Delivery, DeliveryStatus, begin_attempt, find, finish, list, mask_address};
 
 pub const MIGRATIONS: Migrations = Migrations {
     postgres: embed_migrations!("migrations"),

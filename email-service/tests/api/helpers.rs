@@ -229,7 +229,7 @@ impl TestEmail {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if let Some(record) = self.delivery(message_id).await
-                && record.status == status
+                && record.status.as_str() == status
             {
                 return record;
             }

@@ -96,7 +96,7 @@ async fn a_consumer_killed_mid_send_delivers_on_restart_with_at_most_one_duplica
     wait_for_exit(first).await;
     // The crash window: the record says an attempt began, not that it was sent.
     assert_eq!(
-        test.delivery(&command.message_id).await.unwrap().status,
+        test.delivery(&command.message_id).await.unwrap().status.as_str(),
         "sending"
     );
 
@@ -132,7 +132,11 @@ async fn sigterm_finishes_and_acknowledges_the_message_in_hand_then_exits_0() {
 
     assert!(status.success(), "exit 0, got {status}");
     let record = test.delivery(&command.message_id).await.unwrap();
-    assert_eq!(record.status, "sent", "it finished the send before exiting");
+    assert_eq!(
+        record.status.as_str(),
+        "sent",
+        "it finished the send before exiting"
+    );
     assert_eq!(
         test.queue_depth(&test.queues.work).await,
         0,

@@ -2,6 +2,7 @@
 
 use auth_server::admin;
 use auth_server::admin::clients::{ClientSpec, CreatedClient};
+use auth_server::domain::grant_type::GrantType;
 use secrecy::{ExposeSecret, SecretString};
 use shared::db::DbConn;
 
@@ -64,7 +65,7 @@ impl TestApp {
     pub fn introspector(&self) -> TestClient {
         self.create_client(ClientSpec {
             name: "Resource server".into(),
-            grant_types: vec!["client_credentials".into()],
+            grant_types: vec![GrantType::ClientCredentials],
             introspect: true,
             ..Default::default()
         })
@@ -92,7 +93,7 @@ impl TestApp {
 pub fn web_client_spec() -> ClientSpec {
     ClientSpec {
         name: "Web App".into(),
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         redirect_uris: vec!["https://client.test/cb".into()],
         scope: Some("read write".into()),
         ..Default::default()
@@ -112,7 +113,7 @@ pub fn public_web_client_spec() -> ClientSpec {
 pub fn service_client_spec(scope: &str) -> ClientSpec {
     ClientSpec {
         name: "Batch service".into(),
-        grant_types: vec!["client_credentials".into()],
+        grant_types: vec![GrantType::ClientCredentials],
         scope: Some(scope.to_owned()),
         ..Default::default()
     }

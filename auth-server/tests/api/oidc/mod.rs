@@ -11,6 +11,7 @@ mod relying_party;
 mod userinfo;
 
 use auth_server::admin::clients::ClientSpec;
+use auth_server::domain::grant_type::GrantType;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -42,7 +43,7 @@ pub fn oidc_fixture_with(app: &TestApp, customize: impl FnOnce(&mut ClientSpec))
     });
     let mut spec = ClientSpec {
         name: "OIDC App".into(),
-        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         redirect_uris: vec!["https://rp.test/cb".into()],
         scope: Some(OIDC_SCOPES.into()),
         post_logout_redirect_uris: vec!["https://rp.test/logged-out".into()],

@@ -1,5 +1,6 @@
 //! The legacy password grant: refused unless the client was registered for it.
 
+use auth_server::domain::grant_type::GrantType;
 use serde_json::Value;
 
 use super::*;
@@ -7,7 +8,7 @@ use super::*;
 fn password_client(app: &TestApp, allowed: bool) -> TestClient {
     app.create_client(ClientSpec {
         name: "Legacy app".into(),
-        grant_types: vec!["client_credentials".into()],
+        grant_types: vec![GrantType::ClientCredentials],
         scope: Some(OIDC_SCOPES.into()),
         allow_password_grant: allowed,
         ..Default::default()
@@ -68,7 +69,7 @@ async fn the_password_grant_cannot_be_registered_for_a_public_client_nor_as_a_gr
         &ClientSpec {
             name: "SPA".into(),
             public: true,
-            grant_types: vec!["authorization_code".into()],
+            grant_types: vec![GrantType::AuthorizationCode],
             redirect_uris: vec!["https://spa.test/cb".into()],
             allow_password_grant: true,
             ..Default::default()
@@ -78,7 +79,7 @@ async fn the_password_grant_cannot_be_registered_for_a_public_client_nor_as_a_gr
         &mut conn,
         &ClientSpec {
             name: "Legacy".into(),
-            grant_types: vec!["password".into()],
+            grant_types: vec![GrantType::Password],
             ..Default::default()
         },
     );

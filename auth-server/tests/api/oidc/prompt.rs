@@ -1,5 +1,6 @@
 //! prompt, max_age, login_hint and id_token_hint (OIDC Core §3.1.2.1).
 
+use auth_server::domain::grant_type::GrantType;
 use serde_json::Value;
 
 use super::*;
@@ -91,7 +92,7 @@ async fn prompt_none_without_consent_answers_consent_required() {
     let (browser, _) = signed_in(&app, &client).await;
     let other = app.create_client(ClientSpec {
         name: "Other RP".into(),
-        grant_types: vec!["authorization_code".into()],
+        grant_types: vec![GrantType::AuthorizationCode],
         redirect_uris: vec!["https://other.test/cb".into()],
         scope: Some(OIDC_SCOPES.into()),
         ..Default::default()

@@ -2,6 +2,7 @@
 //! nothing special-cased: discovery, the code flow with PKCE and a nonce, id_token signature and
 //! claim validation (at_hash included), and userinfo.
 
+use auth_server::domain::signing_alg::SigningAlgorithm;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreUserInfoClaims,
 };
@@ -98,7 +99,7 @@ async fn the_openidconnect_crate_signs_a_user_in_with_an_rs256_id_token_and_read
 async fn a_client_registered_for_es256_gets_es256_id_tokens_the_library_verifies() {
     let app = spawn_app().await;
     let client = oidc_fixture_with(&app, |spec| {
-        spec.id_token_signed_response_alg = Some("ES256".into())
+        spec.id_token_signed_response_alg = Some(SigningAlgorithm::Es256)
     });
 
     sign_in_with_openidconnect(&app, &client, CoreJwsSigningAlgorithm::EcdsaP256Sha256).await;
@@ -108,7 +109,7 @@ async fn a_client_registered_for_es256_gets_es256_id_tokens_the_library_verifies
 async fn a_client_registered_for_eddsa_gets_eddsa_id_tokens_the_library_verifies() {
     let app = spawn_app().await;
     let client = oidc_fixture_with(&app, |spec| {
-        spec.id_token_signed_response_alg = Some("EdDSA".into())
+        spec.id_token_signed_response_alg = Some(SigningAlgorithm::EdDsa)
     });
 
     sign_in_with_openidconnect(&app, &client, CoreJwsSigningAlgorithm::EdDsa).await;
