@@ -1,5 +1,4 @@
-//! Resilience around calls to a dependency that can fail for a while: a circuit breaker (failsafe,
-//! behind our own type), exponential backoff with full jitter, and a retry budget.
+//! The circuit breaker: failsafe behind our own type.
 //!
 //! failsafe counts consecutive failures and opens, but three things are ours: its half-open state
 //! admits every caller, so `Breaker` lets only `half_open_probes` calls through and rejects the rest
@@ -134,7 +133,9 @@ impl Breaker {
             outcome = through_breaker => match outcome {
                 Ok(value) => Ok(value),
                 Err(failsafe::Error::Inner(error)) => Err(BreakerError::Inner(error)),
-                Err(failsafe::Error::Rejected) => Err(BreakerError::Rejected { retry_after: self.mirror.remaining_open() }),
+                Err(failsafe::Error::Rejected) => Err(BreakerError::Rejected {
+                    retry_after: self.mirror.remaining_open(),
+                }),
             },
             Ok(()) = rejected => Err(BreakerError::Rejected { retry_after: self.open_for }),
         };
@@ -200,9 +201,12 @@ struct Mirror {
 impl Mirror {
     fn set(&self, state: BreakerState) {
         let previous = self.state.swap(state as u8, Ordering::SeqCst);
-        metrics::gauge!("circuit_breaker_state", "breaker" => self.name.to_string()).set(state as u8 as f64);
+        let name = self.name.to_string();
+        metrics::gauge!("circuit_breaker_state", "breaker" => name.clone()).set(state as u8 as f64);
         if previous != state as u8 {
-            metrics::counter!("circuit_breaker_transitions_total", "breaker" => self.name.to_string(), "to" => state.label()).increment(1);
+            let to = state.label();
+            metrics::counter!("circuit_breaker_transitions_total", "breaker" => name, "to" => to)
+                .increment(1);
         }
     }
 
@@ -261,103 +265,6 @@ impl Instrument for Mirror {
             tracing::warn!(breaker = %self.name, "circuit breaker {} closed", self.name);
         }
         self.set(BreakerState::Closed);
-    }
-}
-
-/// Exponential backoff with full jitter (a random delay between zero and the exponential bound),
-/// so that callers that failed together do not retry together.
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub struct BackoffSettings {
-    pub base_ms: u64,
-    pub max_ms: u64,
-    /// Off only in tests that need exact delays.
-    pub jitter: bool,
-}
-
-impl BackoffSettings {
-    /// The delay before retry number `retry` (0 for the first retry).
-    pub fn delay(&self, retry: u32) -> Duration {
-        let bound = self
-            .base_ms
-            .saturating_mul(1u64 << retry.min(20))
-            .min(self.max_ms);
-        if !self.jitter || bound == 0 {
-            return Duration::from_millis(bound);
-        }
-        let mut bytes = [0u8; 8];
-        // Without randomness, fall back to the full bound: still bounded, only not spread.
-        let random = getrandom::fill(&mut bytes)
-            .map(|_| u64::from_le_bytes(bytes))
-            .unwrap_or(u64::MAX);
-        Duration::from_micros(random % (bound * 1000 + 1))
-    }
-}
-
-/// A retry budget: retries may add at most `percent` % to the calls made in the last `window`,
-/// plus `min_per_second` so that a quiet service can still retry. Under a total outage the load on
-/// the dependency stays within (1 + percent/100) of the calls, instead of multiplying by the number
-/// of attempts.
-#[derive(Debug)]
-pub struct RetryBudget {
-    percent: u64,
-    min_per_second: u64,
-    window: tokio::time::Duration,
-    events: Mutex<BudgetWindow>,
-}
-
-#[derive(Debug, Default)]
-struct BudgetWindow {
-    calls: std::collections::VecDeque<tokio::time::Instant>,
-    retries: std::collections::VecDeque<tokio::time::Instant>,
-}
-
-impl RetryBudget {
-    pub fn new(percent: u64, min_per_second: u64, window: Duration) -> RetryBudget {
-        RetryBudget {
-            percent,
-            min_per_second,
-            window,
-            events: Mutex::new(BudgetWindow::default()),
-        }
-    }
-
-    /// Records a first attempt.
-    pub fn record_call(&self) {
-        let now = tokio::time::Instant::now();
-        if let Ok(mut events) = self.events.lock() {
-            events.calls.push_back(now);
-            Self::expire(&mut events, now, self.window);
-        }
-    }
-
-    /// Takes one retry from the budget, if there is one left.
-    pub fn try_retry(&self) -> bool {
-        let now = tokio::time::Instant::now();
-        let Ok(mut events) = self.events.lock() else {
-            return false;
-        };
-        Self::expire(&mut events, now, self.window);
-        let allowed = events.calls.len() as u64 * self.percent / 100
-            + self.min_per_second * self.window.as_secs().max(1);
-        if (events.retries.len() as u64) < allowed {
-            events.retries.push_back(now);
-            true
-        } else {
-            false
-        }
-    }
-
-    fn expire(events: &mut BudgetWindow, now: tokio::time::Instant, window: Duration) {
-        for queue in [&mut events.calls, &mut events.retries] {
-            while queue.front().is_some_and(|at| now.duration_since(*at) > window) {
-                queue.pop_front();
-            }
-            // Bound memory under any load: beyond this many entries in one window, the exact
-            // count no longer changes the decision.
-            while queue.len() > 1_000_000 {
-                queue.pop_front();
-            }
-        }
     }
 }
 
@@ -454,39 +361,5 @@ mod tests {
         );
         assert_eq!(probe.unwrap(), "probed");
         assert_eq!(breaker.state(), BreakerState::Closed);
-    }
-
-    #[test]
-    fn backoff_grows_exponentially_and_jitter_stays_within_the_bound() {
-        let exact = BackoffSettings {
-            base_ms: 25,
-            max_ms: 200,
-            jitter: false,
-        };
-        let delays: Vec<u64> = (0..5)
-            .map(|retry| exact.delay(retry).as_millis() as u64)
-            .collect();
-        assert_eq!(delays, [25, 50, 100, 200, 200]);
-        let jittered = BackoffSettings {
-            jitter: true,
-            ..exact
-        };
-        let samples: Vec<Duration> = (0..200).map(|_| jittered.delay(2)).collect();
-        assert!(samples.iter().all(|delay| *delay <= Duration::from_millis(100)));
-        let distinct: std::collections::HashSet<_> = samples.iter().collect();
-        assert!(distinct.len() > 100, "jitter spreads the delays");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_retry_budget_allows_a_fraction_of_calls_plus_a_floor() {
-        let budget = RetryBudget::new(20, 1, Duration::from_secs(10));
-        for _ in 0..100 {
-            budget.record_call();
-        }
-        let granted = (0..100).filter(|_| budget.try_retry()).count();
-        assert_eq!(granted, 20 + 10);
-
-        tokio::time::advance(Duration::from_secs(11)).await;
-        assert!(budget.try_retry(), "the window slides");
     }
 }
