@@ -17,16 +17,42 @@ use failsafe::{FailurePolicy, Instrument, StateMachine};
 use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+use crate::configuration::ConfigError;
+
 /// Settings of one circuit breaker.
+///
+/// [`Breaker::new`] does not fail on values that make no sense: it silently clamps them
+/// (`consecutive_failures` and `half_open_probes` of 0 count as 1, a `max_open_ms` below `open_ms`
+/// as `open_ms`). A service refuses them when it loads its settings, with [`BreakerSettings::check`]
+/// in its `Layered::validated`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BreakerSettings {
-    /// Consecutive failures that open the breaker.
+    /// Consecutive failures that open the breaker (at least 1).
     pub consecutive_failures: u32,
     /// How long it stays open the first time; each failed probe doubles it, up to `max_open_ms`.
     pub open_ms: u64,
+    /// At least `open_ms`.
     pub max_open_ms: u64,
-    /// Calls let through at once while half-open; the others are rejected until a probe succeeds.
+    /// Calls let through at once while half-open; the others are rejected until a probe succeeds
+    /// (at least 1).
     pub half_open_probes: usize,
+}
+
+impl BreakerSettings {
+    /// Refuses the values [`Breaker::new`] would clamp; `section` names the settings in the message
+    /// (`introspection.breaker`).
+    pub fn check(&self, section: &str) -> Result<(), ConfigError> {
+        let problem = if self.consecutive_failures == 0 {
+            "consecutive_failures must be at least 1"
+        } else if self.half_open_probes == 0 {
+            "half_open_probes must be at least 1"
+        } else if self.max_open_ms < self.open_ms {
+            "max_open_ms must not be less than open_ms"
+        } else {
+            return Ok(());
+        };
+        Err(ConfigError::new(format!("{section}: {problem}")))
+    }
 }
 
 /// The state of a breaker, as last reported by failsafe.
@@ -361,5 +387,30 @@ mod tests {
         );
         assert_eq!(probe.unwrap(), "probed");
         assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn check_refuses_what_the_breaker_would_clamp_and_names_the_section() {
+        assert!(settings(1_000).check("x.breaker").is_ok());
+        let zero_failures = BreakerSettings {
+            consecutive_failures: 0,
+            ..settings(1_000)
+        };
+        let zero_probes = BreakerSettings {
+            half_open_probes: 0,
+            ..settings(1_000)
+        };
+        let max_below_open = BreakerSettings {
+            max_open_ms: 999,
+            ..settings(1_000)
+        };
+        for (bad, field) in [
+            (zero_failures, "consecutive_failures"),
+            (zero_probes, "half_open_probes"),
+            (max_below_open, "max_open_ms"),
+        ] {
+            let error = bad.check("x.breaker").unwrap_err().to_string();
+            assert!(error.contains("x.breaker: ") && error.contains(field), "{error}");
+        }
     }
 }
