@@ -1,9 +1,11 @@
-//! Resilience around calls to a dependency that can fail for a while: a circuit breaker
-//! ([`Breaker`], failsafe behind our own type), exponential backoff with full jitter
-//! ([`BackoffSettings`]), and a retry budget ([`RetryBudget`]). One concept per file.
+//! Resilience around calls to a dependency that can fail for a while, one concept per file: the
+//! circuit breaker ([`Breaker`], failsafe behind our own type, with `mirror.rs` holding what
+//! failsafe reports to it), exponential backoff with full jitter ([`BackoffSettings`]), and a retry
+//! budget ([`RetryBudget`]).
 
 mod backoff;
 mod breaker;
+mod mirror;
 mod retry_budget;
 
 pub use backoff::BackoffSettings;
