@@ -1,7 +1,7 @@
 //! Embedded migrations, one set per backend. Where a service's SQL is portable both backends apply
-//! the same directory (named twice: an `EmbeddedMigrations` cannot be copied); where it is not (PostgreSQL's `CREATE INDEX
-//! CONCURRENTLY`) the SQLite set has the same version names and the same resulting tables, which the
-//! services' schema tests check on both backends.
+//! the same directory (named twice: an `EmbeddedMigrations` cannot be copied); where it is not
+//! (PostgreSQL's `CREATE INDEX CONCURRENTLY`) the SQLite set has the same version names and the same
+//! resulting tables, which the schema tests check on both backends.
 
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 

@@ -1,6 +1,7 @@
-//! The messages the services exchange, over RabbitMQ or the in-process bus. Every message travels in an [`Envelope`] that
-//! carries its schema version, a unique `message_id` (consumers are idempotent on it), its `type`
-//! (also the routing key), when it happened and the W3C `traceparent` of the request that caused it.
+//! The messages the services exchange, over RabbitMQ or the in-process bus. Every message travels
+//! in an [`Envelope`] that carries its schema version, a unique `message_id` (consumers are
+//! idempotent on it), its `type` (also the routing key), when it happened and the W3C `traceparent`
+//! of the request that caused it.
 
 use std::collections::BTreeMap;
 

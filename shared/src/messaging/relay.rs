@@ -102,7 +102,10 @@ async fn run(pool: DbPool, bus: Bus, settings: RelaySettings, wake: Arc<Notify>,
                 Ok(claimed) if claimed as i64 >= settings.batch_size => continue,
                 Ok(_) => break,
                 Err(error) => {
-                    tracing::warn!(error = %format_args!("{error:#}"), "outbox relay: cannot read the outbox");
+                    tracing::warn!(
+                        error = %format_args!("{error:#}"),
+                        "outbox relay: cannot read the outbox",
+                    );
                     break;
                 }
             }
@@ -166,7 +169,12 @@ async fn relay_batch(pool: &DbPool, bus: &Bus, settings: &RelaySettings) -> anyh
                     error,
                 },
                 Ok(Handled::DeadLettered(reason)) => {
-                    tracing::warn!(message_id = %row.message_id, message_type = %row.message_type, %reason, "outbox relay: dead-lettered by its consumer");
+                    tracing::warn!(
+                        message_id = %row.message_id,
+                        message_type = %row.message_type,
+                        %reason,
+                        "outbox relay: dead-lettered by its consumer",
+                    );
                     Settlement::DeadLettered(reason)
                 }
                 Err(error) => {

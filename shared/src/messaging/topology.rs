@@ -5,7 +5,7 @@
 //! | --- | --- | --- |
 //! | `commands` | direct exchange | commands for exactly one service (`email.send`) |
 //! | `events` | topic exchange | facts any service may follow (`jobs.cleanup.completed`) |
-//! | `events.recent` | classic queue, bound `#`, last 10,000 | keeps events routable (and inspectable) when nobody subscribes |
+//! | `events.recent` | classic queue, bound `#`, last 10,000 | keeps events routable when nobody listens |
 //! | `dead-letters` | direct exchange | where rejected and exhausted messages go, by their routing key |
 //!
 //! Each consuming service adds its own queues (see the email-service README).

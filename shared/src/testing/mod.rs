@@ -42,9 +42,10 @@ impl TestDatabase {
         );
         let mut admin = maintenance_connection().unwrap_or_else(|error| {
             panic!(
-                "PostgreSQL is not reachable at {} (TEST_DATABASE_SERVER_URL), and this test needs it: \
-                 start it (`pg_ctlcluster --skip-systemctl-redirect 15 main start`, or .ci/run, which \
-                 starts it) and run the tests again; see README, Test it. The driver said: {error}",
+                "PostgreSQL is not reachable at {} (TEST_DATABASE_SERVER_URL), \
+                    and this test needs it: start it \
+                 (`pg_ctlcluster --skip-systemctl-redirect 15 main start`, or .ci/run, which starts it) \
+                 and run the tests again; see README, Test it. The driver said: {error}",
                 server_url()
             )
         });
