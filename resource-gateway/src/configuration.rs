@@ -1,13 +1,12 @@
-//! The resource-gateway's settings (see `configuration/base.yaml` for the defaults and README.md for each).
+//! The resource-gateway's settings (see `configuration/base.yaml` for the defaults and README.md for
+//! each). Every `*Settings` type of the gateway is here, so this module imports no other of the
+//! crate: components import their settings from it.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 use shared::configuration::{Layered, ShutdownSettings};
+use shared::resilience::{BackoffSettings, BreakerSettings};
 use shared::telemetry::LogSettings;
-
-use crate::identity::IdentitySettings;
-use crate::introspection::IntrospectionSettings;
-use crate::token_cache::CacheSettings;
-use crate::upstream::UpstreamSettings;
 
 /// Every setting of the resource-gateway.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +28,65 @@ pub struct Settings {
 impl Layered for Settings {
     const DEFAULTS: &'static str = include_str!("../configuration/base.yaml");
     const ENV_PREFIX: &'static str = "GATEWAY";
+}
+
+/// Settings of the introspection client.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IntrospectionSettings {
+    pub url: String,
+    /// The gateway's own client registration at the auth-server (registered with `--introspect`).
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub attempt_timeout_ms: u64,
+    /// Total time for all attempts of one introspection.
+    pub deadline_ms: u64,
+    pub max_retries: u32,
+    pub backoff: BackoffSettings,
+    pub retry_budget: RetryBudgetSettings,
+    pub breaker: BreakerSettings,
+}
+
+/// The retry budget of introspection (see `shared::resilience::RetryBudget`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetryBudgetSettings {
+    /// Retries may add this percentage to the calls of the window.
+    pub percent: u64,
+    /// Retries allowed per second whatever the traffic.
+    pub min_per_second: u64,
+    pub window_secs: u64,
+}
+
+/// Settings of the token cache.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CacheSettings {
+    pub max_entries: u64,
+    /// Longest time an active token is trusted without asking the auth-server again.
+    pub max_ttl_secs: u64,
+    /// How long an inactive answer is remembered.
+    pub negative_ttl_secs: u64,
+}
+
+/// Settings of the identity token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdentitySettings {
+    pub issuer: String,
+    pub audience: String,
+    /// Lifetime of each identity token.
+    pub ttl_secs: u64,
+    /// PKCS#8 PEM of an Ed25519 private key; empty: generate one at start.
+    pub signing_key_file: String,
+}
+
+/// Settings of upstream calls.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamSettings {
+    /// Total time of an upstream call when the route sets none.
+    pub timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Retries of idempotent, body-less requests.
+    pub max_retries: u32,
+    pub backoff: BackoffSettings,
+    pub breaker: BreakerSettings,
 }
 
 #[cfg(test)]

@@ -5,37 +5,12 @@
 
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use shared::resilience::{BackoffSettings, Breaker, BreakerError, BreakerSettings, RetryBudget};
+use secrecy::ExposeSecret;
+use shared::resilience::{Breaker, BreakerError, RetryBudget};
 use tokio::time::Instant;
 
 use crate::caller::{Caller, IntrospectionResponse};
-
-/// Settings of the introspection client.
-#[derive(Debug, Clone, Deserialize)]
-pub struct IntrospectionSettings {
-    pub url: String,
-    /// The gateway's own client registration at the auth-server (registered with `--introspect`).
-    pub client_id: String,
-    pub client_secret: SecretString,
-    pub attempt_timeout_ms: u64,
-    /// Total time for all attempts of one introspection.
-    pub deadline_ms: u64,
-    pub max_retries: u32,
-    pub backoff: BackoffSettings,
-    pub retry_budget: RetryBudgetSettings,
-    pub breaker: BreakerSettings,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RetryBudgetSettings {
-    /// Retries may add this percentage to the calls of the window.
-    pub percent: u64,
-    /// Retries allowed per second whatever the traffic.
-    pub min_per_second: u64,
-    pub window_secs: u64,
-}
+use crate::configuration::IntrospectionSettings;
 
 /// What introspection said of a token.
 #[derive(Debug, Clone)]

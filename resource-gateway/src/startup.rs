@@ -10,9 +10,9 @@ use shared::health::Readiness;
 use shared::server::HttpService;
 
 use crate::configuration::Settings;
+use crate::proxy;
 use crate::routes::{RouteTable, RoutesError, SharedRoutes};
 use crate::state::GatewayState;
-use crate::{gateway, identity};
 
 /// A running resource-gateway.
 pub struct Application {
@@ -58,11 +58,8 @@ impl Application {
                 .expect("the same client was built at start");
             cfg.app_data(state.clone())
                 .app_data(web::Data::new(client))
-                .route(
-                    "/.well-known/jwks.json",
-                    web::get().to(identity::get_jwks_from_state),
-                )
-                .route("/{tail:.*}", web::to(gateway::handle));
+                .route("/.well-known/jwks.json", web::get().to(proxy::get_jwks))
+                .route("/{tail:.*}", web::to(proxy::proxy_request));
         };
         // The gateway depends on no store; it is ready unless it is shutting down (an auth-server
         // outage is answered per request, 503, and must not take every replica out of rotation).

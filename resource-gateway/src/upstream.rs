@@ -10,25 +10,13 @@ use std::time::Duration;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use serde::Deserialize;
 use shared::request_id::RequestId;
-use shared::resilience::{BackoffSettings, Breaker, BreakerError, BreakerSettings};
+use shared::resilience::{Breaker, BreakerError};
 
 use crate::caller::Caller;
+use crate::configuration::UpstreamSettings;
 use crate::error::GatewayError;
 use crate::routes::Route;
-
-/// Settings of upstream calls.
-#[derive(Debug, Clone, Deserialize)]
-pub struct UpstreamSettings {
-    /// Total time of an upstream call when the route sets none.
-    pub timeout_ms: u64,
-    pub connect_timeout_ms: u64,
-    /// Retries of idempotent, body-less requests.
-    pub max_retries: u32,
-    pub backoff: BackoffSettings,
-    pub breaker: BreakerSettings,
-}
 
 /// What the gateway tells the upstream about the caller.
 pub struct Vouched<'a> {

@@ -1,6 +1,7 @@
-//! The gateway's one handler: every request that is not the gateway's own (health, metrics, JWKS)
-//! is matched to a route, authenticated, authorised, rate-limited and forwarded. A request refused
-//! at any step never reaches the upstream.
+//! The gateway's handlers: the JWKS of its identity tokens, and `proxy_request`, which takes every
+//! request that is not the gateway's own (health, metrics, JWKS): it is matched to a route,
+//! authenticated, authorised, rate-limited and forwarded. A request refused at any step never
+//! reaches the upstream.
 
 use std::sync::Arc;
 
@@ -16,7 +17,15 @@ use crate::state::GatewayState;
 use crate::token_cache::{Checked, TokenKey};
 use crate::upstream::{UpstreamClient, Vouched};
 
-pub async fn handle(
+/// `GET /.well-known/jwks.json`: the public key upstreams verify identity tokens with.
+pub async fn get_jwks(state: web::Data<GatewayState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(state.signer.jwks())
+}
+
+/// Every other request: route, authenticate, authorise, rate-limit, forward.
+pub async fn proxy_request(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<GatewayState>,
