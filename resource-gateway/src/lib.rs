@@ -11,7 +11,7 @@ pub mod identity;
 pub mod introspection;
 pub mod proxy;
 pub mod rate_limit;
-pub mod routes;
+pub mod route_table;
 pub mod startup;
 pub mod state;
 pub mod token_cache;

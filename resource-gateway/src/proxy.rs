@@ -12,7 +12,7 @@ use crate::bearer::{self, Bearer};
 use crate::caller::Caller;
 use crate::error::GatewayError;
 use crate::introspection::Unavailable;
-use crate::routes::{Match, Route};
+use crate::route_table::{Match, Route};
 use crate::state::GatewayState;
 use crate::token_cache::{Checked, TokenKey};
 use crate::upstream::{UpstreamClient, Vouched};

@@ -11,7 +11,7 @@ use shared::server::HttpService;
 
 use crate::configuration::Settings;
 use crate::proxy;
-use crate::routes::{RouteTable, RoutesError, SharedRoutes};
+use crate::route_table::{RouteTable, RoutesError, SharedRoutes};
 use crate::state::GatewayState;
 
 /// A running resource-gateway.

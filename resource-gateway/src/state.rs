@@ -6,7 +6,7 @@ use crate::configuration::Settings;
 use crate::identity::IdentitySigner;
 use crate::introspection::IntrospectionClient;
 use crate::rate_limit::RateLimits;
-use crate::routes::{RouteTable, SharedRoutes};
+use crate::route_table::{RouteTable, SharedRoutes};
 use crate::token_cache::TokenVerifier;
 use crate::upstream::Forwarder;
 

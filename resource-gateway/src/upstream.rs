@@ -16,7 +16,7 @@ use shared::resilience::{Breaker, BreakerError};
 use crate::caller::Caller;
 use crate::configuration::UpstreamSettings;
 use crate::error::GatewayError;
-use crate::routes::Route;
+use crate::route_table::Route;
 
 /// What the gateway tells the upstream about the caller.
 pub struct Vouched<'a> {
