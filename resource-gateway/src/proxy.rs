@@ -15,7 +15,7 @@ use crate::introspection::Unavailable;
 use crate::route_table::{Match, Route};
 use crate::state::GatewayState;
 use crate::token_cache::{Checked, TokenKey};
-use crate::upstream::{UpstreamClient, Vouched};
+use crate::upstream::{ForwardedIdentity, UpstreamClient};
 
 /// `GET /.well-known/jwks.json`: the public key upstreams verify identity tokens with.
 pub async fn get_jwks(state: web::Data<GatewayState>) -> HttpResponse {
@@ -55,13 +55,13 @@ pub async fn proxy_request(
         .signer
         .sign(&caller, &token_key)
         .map_err(|error| GatewayError::Internal(error.to_string()))?;
-    let vouched = Vouched {
+    let identity = ForwardedIdentity {
         caller: &caller,
         identity_token: &identity_token,
     };
     state
         .forwarder
-        .forward(&http, &request, payload, route, Some(vouched))
+        .forward(&http, &request, payload, route, Some(identity))
         .await
 }
 
