@@ -33,8 +33,9 @@ pub enum GatewayError {
     BadGateway,
     #[error("the upstream did not answer in time")]
     GatewayTimeout,
+    /// A failure of the gateway itself; the body says only "internal error", the log has the cause.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] anyhow::Error),
 }
 
 const REALM: &str = "api";
@@ -104,7 +105,7 @@ impl ResponseError for GatewayError {
 
     fn error_response(&self) -> HttpResponse {
         if let GatewayError::Internal(cause) = self {
-            tracing::error!(error.cause = %cause, "gateway request failed");
+            tracing::error!(error.cause = %format_args!("{cause:#}"), "gateway request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
@@ -125,5 +126,34 @@ impl ResponseError for GatewayError {
             response.insert_header((header::ALLOW, allow));
         }
         response.json(ErrorBody::new(self.code(), self.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use actix_web::body::MessageBody;
+    use anyhow::Context;
+
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_and_answers_only_internal_error() {
+        let cause = Err::<(), _>(std::io::Error::other("disk on fire"))
+            .context("cannot sign the identity token")
+            .unwrap_err();
+        let error = GatewayError::Internal(cause);
+
+        let response = error.error_response();
+
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.into_body().try_into_bytes().unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "internal_error");
+        assert_eq!(body["message"], "internal error");
+        let source = error.source().expect("the cause is kept");
+        assert_eq!(source.to_string(), "cannot sign the identity token");
+        assert_eq!(source.source().unwrap().to_string(), "disk on fire");
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use actix_web::http::header::HOST;
 use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
 
 use crate::bearer::{self, Bearer};
 use crate::caller::Caller;
@@ -54,7 +55,8 @@ pub async fn proxy_request(
     let identity_token = state
         .signer
         .sign(&caller, &token_key)
-        .map_err(|error| GatewayError::Internal(error.to_string()))?;
+        .context("cannot sign the identity token")
+        .map_err(GatewayError::Internal)?;
     let identity = ForwardedIdentity {
         caller: &caller,
         identity_token: &identity_token,

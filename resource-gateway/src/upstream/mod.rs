@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
 use futures_util::StreamExt;
 use shared::resilience::{Breaker, BreakerError};
 
@@ -103,7 +104,8 @@ impl Forwarder {
         identity: Option<&ForwardedIdentity<'_>>,
     ) -> Result<Outgoing, GatewayError> {
         let method = reqwest::Method::from_bytes(request.method().as_str().as_bytes())
-            .map_err(|error| GatewayError::Internal(error.to_string()))?;
+            .context("the request's method cannot be sent upstream")
+            .map_err(GatewayError::Internal)?;
         let headers = upstream_headers(request, route, identity);
         let timeout = route
             .timeout
