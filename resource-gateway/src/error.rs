@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use shared::bearer::{Challenge, ErrorCode};
 use shared::http_error::ErrorBody;
 
 /// Why a request was not forwarded.
@@ -58,19 +59,20 @@ impl GatewayError {
         }
     }
 
-    /// The `WWW-Authenticate` value (RFC 6750 §3): no error code when no token was sent.
-    fn challenge(&self) -> Option<String> {
+    /// The `WWW-Authenticate` challenge (RFC 6750 §3): no error code when no token was sent.
+    fn challenge(&self) -> Option<Challenge> {
+        let challenge = Challenge::new().realm(REALM);
         match self {
-            GatewayError::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
-            GatewayError::InvalidToken => Some(format!(
-                "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"the token is not active\""
-            )),
-            GatewayError::MalformedToken => {
-                Some(format!("Bearer realm=\"{REALM}\", error=\"invalid_request\""))
+            GatewayError::MissingToken => Some(challenge),
+            GatewayError::InvalidToken => Some(
+                challenge
+                    .error(ErrorCode::InvalidToken)
+                    .description("the token is not active"),
+            ),
+            GatewayError::MalformedToken => Some(challenge.error(ErrorCode::InvalidRequest)),
+            GatewayError::InsufficientScope(scope) => {
+                Some(challenge.error(ErrorCode::InsufficientScope).scope(scope))
             }
-            GatewayError::InsufficientScope(scope) => Some(format!(
-                "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{scope}\""
-            )),
             _ => None,
         }
     }
@@ -110,7 +112,7 @@ impl ResponseError for GatewayError {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         if let Some(challenge) = self.challenge() {
-            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+            response.insert_header((header::WWW_AUTHENTICATE, challenge.to_string()));
         }
         if let Some(after) = self.retry_after() {
             // Whole seconds, rounded up: a client told 0 would retry at once.
@@ -155,5 +157,33 @@ mod tests {
         let source = error.source().expect("the cause is kept");
         assert_eq!(source.to_string(), "cannot sign the identity token");
         assert_eq!(source.source().unwrap().to_string(), "disk on fire");
+    }
+
+    #[test]
+    fn token_refusals_carry_their_rfc_6750_challenge() {
+        let cases = [
+            (GatewayError::MissingToken, r#"Bearer realm="api""#),
+            (
+                GatewayError::InvalidToken,
+                r#"Bearer realm="api", error="invalid_token", error_description="the token is not active""#,
+            ),
+            (
+                GatewayError::MalformedToken,
+                r#"Bearer realm="api", error="invalid_request""#,
+            ),
+            (
+                GatewayError::InsufficientScope("orders:read orders:write".into()),
+                r#"Bearer realm="api", error="insufficient_scope", scope="orders:read orders:write""#,
+            ),
+        ];
+        for (error, expected) in cases {
+            let response = error.error_response();
+            assert_eq!(
+                response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+                expected
+            );
+        }
+        let unavailable = GatewayError::AuthUnavailable(Duration::from_secs(1)).error_response();
+        assert!(!unavailable.headers().contains_key(header::WWW_AUTHENTICATE));
     }
 }

@@ -3,7 +3,6 @@
 //! bounded retries and a deadline), checks scopes and rate limits, and forwards it with a trusted
 //! identity. See README.md.
 
-pub mod bearer;
 pub mod caller;
 pub mod configuration;
 pub mod error;

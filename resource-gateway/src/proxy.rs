@@ -8,8 +8,8 @@ use std::sync::Arc;
 use actix_web::http::header::HOST;
 use actix_web::{HttpRequest, HttpResponse, web};
 use anyhow::Context;
+use shared::bearer::{self, Bearer};
 
-use crate::bearer::{self, Bearer};
 use crate::caller::Caller;
 use crate::error::GatewayError;
 use crate::introspection::Unavailable;
