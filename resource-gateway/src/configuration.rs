@@ -4,7 +4,7 @@
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use shared::configuration::{Layered, ShutdownSettings};
+use shared::configuration::{ConfigError, Layered, ShutdownSettings};
 use shared::resilience::{BackoffSettings, BreakerSettings};
 use shared::telemetry::LogSettings;
 
@@ -28,6 +28,19 @@ pub struct Settings {
 impl Layered for Settings {
     const DEFAULTS: &'static str = include_str!("../configuration/base.yaml");
     const ENV_PREFIX: &'static str = "GATEWAY";
+
+    /// Refuses the resilience values the breakers and the retry budget would silently clamp
+    /// (settings built in code, as tests do, are still clamped).
+    fn validated(self) -> Result<Self, ConfigError> {
+        self.introspection.breaker.check("introspection.breaker")?;
+        self.upstream.breaker.check("upstream.breaker")?;
+        if self.introspection.retry_budget.window_secs == 0 {
+            return Err(ConfigError::new(
+                "introspection.retry_budget: window_secs must be at least 1",
+            ));
+        }
+        Ok(self)
+    }
 }
 
 /// Settings of the introspection client.
@@ -106,5 +119,36 @@ mod tests {
         assert_eq!(settings.listen_addr, "0.0.0.0:9080");
         assert_eq!(settings.introspection.url, "http://auth:8081/oauth2/introspect");
         assert_eq!(Settings::defaults().unwrap().listen_addr, "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn resilience_values_that_would_be_clamped_are_refused_at_load() {
+        let cases = [
+            (
+                "GATEWAY_INTROSPECTION__BREAKER__CONSECUTIVE_FAILURES",
+                "0",
+                "consecutive_failures",
+            ),
+            (
+                "GATEWAY_UPSTREAM__BREAKER__HALF_OPEN_PROBES",
+                "0",
+                "half_open_probes",
+            ),
+            ("GATEWAY_UPSTREAM__BREAKER__MAX_OPEN_MS", "10", "max_open_ms"),
+            (
+                "GATEWAY_INTROSPECTION__RETRY_BUDGET__WINDOW_SECS",
+                "0",
+                "window_secs",
+            ),
+        ];
+        for (variable, value, named) in cases {
+            let environment = [(variable.to_owned(), value.to_owned())];
+
+            let error = Settings::load_from_environment(&environment)
+                .unwrap_err()
+                .to_string();
+
+            assert!(error.contains(named), "{variable}: {error}");
+        }
     }
 }

@@ -61,6 +61,7 @@ impl IntrospectionClient {
         let budget = RetryBudget::new(
             settings.retry_budget.percent,
             settings.retry_budget.min_per_second,
+            // Settings loaded from files are refused with 0 (`Settings::validated`).
             Duration::from_secs(settings.retry_budget.window_secs.max(1)),
         );
         Ok(IntrospectionClient {

@@ -22,6 +22,7 @@ struct BudgetWindow {
 }
 
 impl RetryBudget {
+    /// The floor counts whole seconds of `window`, and a window under one second counts as one.
     pub fn new(percent: u64, min_per_second: u64, window: Duration) -> RetryBudget {
         RetryBudget {
             percent,
