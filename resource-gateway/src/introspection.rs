@@ -113,7 +113,10 @@ impl IntrospectionClient {
                     return Err(Unavailable::BreakerOpen { retry_after });
                 }
                 Err(BreakerError::Inner(AttemptError::Permanent(reason))) => {
-                    tracing::error!(reason = %reason, "introspection failed permanently: check the gateway's client credentials");
+                    tracing::error!(
+                        reason = %reason,
+                        "introspection failed permanently: check the gateway's client credentials"
+                    );
                     return Err(Unavailable::Failed(reason));
                 }
                 Err(BreakerError::Inner(AttemptError::Transient(reason))) => reason,
