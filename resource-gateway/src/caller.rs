@@ -71,9 +71,12 @@ mod tests {
 
     #[test]
     fn an_active_access_token_becomes_a_caller() {
-        let caller = response(r#"{"active":true,"scope":"a b","client_id":"c","sub":"u","username":"alice","token_type":"Bearer","token_use":"access_token","exp":10}"#)
-            .into_caller()
-            .unwrap();
+        let caller = response(
+            r#"{"active":true,"scope":"a b","client_id":"c","sub":"u","username":"alice",
+                "token_type":"Bearer","token_use":"access_token","exp":10}"#,
+        )
+        .into_caller()
+        .unwrap();
         assert_eq!(caller.scopes, ["a", "b"]);
         assert_eq!(caller.subject, "u");
         assert_eq!(caller.username.as_deref(), Some("alice"));

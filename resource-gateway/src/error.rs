@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use shared::bearer::{Challenge, ErrorCode};
 use shared::http_error::ErrorBody;
 
 /// Why a request was not forwarded.
@@ -33,8 +34,9 @@ pub enum GatewayError {
     BadGateway,
     #[error("the upstream did not answer in time")]
     GatewayTimeout,
+    /// A failure of the gateway itself; the body says only "internal error", the log has the cause.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] anyhow::Error),
 }
 
 const REALM: &str = "api";
@@ -57,19 +59,20 @@ impl GatewayError {
         }
     }
 
-    /// The `WWW-Authenticate` value (RFC 6750 §3): no error code when no token was sent.
-    fn challenge(&self) -> Option<String> {
+    /// The `WWW-Authenticate` challenge (RFC 6750 §3): no error code when no token was sent.
+    fn challenge(&self) -> Option<Challenge> {
+        let challenge = Challenge::new().realm(REALM);
         match self {
-            GatewayError::MissingToken => Some(format!("Bearer realm=\"{REALM}\"")),
-            GatewayError::InvalidToken => Some(format!(
-                "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"the token is not active\""
-            )),
-            GatewayError::MalformedToken => {
-                Some(format!("Bearer realm=\"{REALM}\", error=\"invalid_request\""))
+            GatewayError::MissingToken => Some(challenge),
+            GatewayError::InvalidToken => Some(
+                challenge
+                    .error(ErrorCode::InvalidToken)
+                    .description("the token is not active"),
+            ),
+            GatewayError::MalformedToken => Some(challenge.error(ErrorCode::InvalidRequest)),
+            GatewayError::InsufficientScope(scope) => {
+                Some(challenge.error(ErrorCode::InsufficientScope).scope(scope))
             }
-            GatewayError::InsufficientScope(scope) => Some(format!(
-                "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{scope}\""
-            )),
             _ => None,
         }
     }
@@ -104,12 +107,12 @@ impl ResponseError for GatewayError {
 
     fn error_response(&self) -> HttpResponse {
         if let GatewayError::Internal(cause) = self {
-            tracing::error!(error.cause = %cause, "gateway request failed");
+            tracing::error!(error.cause = %format_args!("{cause:#}"), "gateway request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         if let Some(challenge) = self.challenge() {
-            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+            response.insert_header((header::WWW_AUTHENTICATE, challenge.to_string()));
         }
         if let Some(after) = self.retry_after() {
             // Whole seconds, rounded up: a client told 0 would retry at once.
@@ -125,5 +128,62 @@ impl ResponseError for GatewayError {
             response.insert_header((header::ALLOW, allow));
         }
         response.json(ErrorBody::new(self.code(), self.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use actix_web::body::MessageBody;
+    use anyhow::Context;
+
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_and_answers_only_internal_error() {
+        let cause = Err::<(), _>(std::io::Error::other("disk on fire"))
+            .context("cannot sign the identity token")
+            .unwrap_err();
+        let error = GatewayError::Internal(cause);
+
+        let response = error.error_response();
+
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = response.into_body().try_into_bytes().unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "internal_error");
+        assert_eq!(body["message"], "internal error");
+        let source = error.source().expect("the cause is kept");
+        assert_eq!(source.to_string(), "cannot sign the identity token");
+        assert_eq!(source.source().unwrap().to_string(), "disk on fire");
+    }
+
+    #[test]
+    fn token_refusals_carry_their_rfc_6750_challenge() {
+        let cases = [
+            (GatewayError::MissingToken, r#"Bearer realm="api""#),
+            (
+                GatewayError::InvalidToken,
+                r#"Bearer realm="api", error="invalid_token", error_description="the token is not active""#,
+            ),
+            (
+                GatewayError::MalformedToken,
+                r#"Bearer realm="api", error="invalid_request""#,
+            ),
+            (
+                GatewayError::InsufficientScope("orders:read orders:write".into()),
+                r#"Bearer realm="api", error="insufficient_scope", scope="orders:read orders:write""#,
+            ),
+        ];
+        for (error, expected) in cases {
+            let response = error.error_response();
+            assert_eq!(
+                response.headers().get(header::WWW_AUTHENTICATE).unwrap(),
+                expected
+            );
+        }
+        let unavailable = GatewayError::AuthUnavailable(Duration::from_secs(1)).error_response();
+        assert!(!unavailable.headers().contains_key(header::WWW_AUTHENTICATE));
     }
 }

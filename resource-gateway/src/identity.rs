@@ -6,26 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::{HttpResponse, web};
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use moka::sync::Cache;
-use serde::Deserialize;
 use shared::identity::IdentityClaims;
 
 use crate::caller::Caller;
+use crate::configuration::IdentitySettings;
 use crate::token_cache::TokenKey;
-
-/// Settings of the identity token.
-#[derive(Debug, Clone, Deserialize)]
-pub struct IdentitySettings {
-    pub issuer: String,
-    pub audience: String,
-    /// Lifetime of each identity token.
-    pub ttl_secs: u64,
-    /// PKCS#8 PEM of an Ed25519 private key; empty: generate one at start.
-    pub signing_key_file: String,
-}
 
 /// Signs identity tokens and publishes the public key.
 pub struct IdentitySigner {
@@ -110,11 +98,4 @@ impl IdentitySigner {
     pub fn jwks(&self) -> &JwkSet {
         &self.jwks
     }
-}
-
-/// `GET /.well-known/jwks.json`: the public key upstreams verify identity tokens with.
-pub async fn get_jwks_from_state(state: web::Data<crate::state::GatewayState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header(("Cache-Control", "public, max-age=300"))
-        .json(state.signer.jwks())
 }

@@ -5,37 +5,12 @@
 
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
-use shared::resilience::{BackoffSettings, Breaker, BreakerError, BreakerSettings, RetryBudget};
+use secrecy::ExposeSecret;
+use shared::resilience::{Breaker, BreakerError, RetryBudget};
 use tokio::time::Instant;
 
 use crate::caller::{Caller, IntrospectionResponse};
-
-/// Settings of the introspection client.
-#[derive(Debug, Clone, Deserialize)]
-pub struct IntrospectionSettings {
-    pub url: String,
-    /// The gateway's own client registration at the auth-server (registered with `--introspect`).
-    pub client_id: String,
-    pub client_secret: SecretString,
-    pub attempt_timeout_ms: u64,
-    /// Total time for all attempts of one introspection.
-    pub deadline_ms: u64,
-    pub max_retries: u32,
-    pub backoff: BackoffSettings,
-    pub retry_budget: RetryBudgetSettings,
-    pub breaker: BreakerSettings,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct RetryBudgetSettings {
-    /// Retries may add this percentage to the calls of the window.
-    pub percent: u64,
-    /// Retries allowed per second whatever the traffic.
-    pub min_per_second: u64,
-    pub window_secs: u64,
-}
+use crate::configuration::IntrospectionSettings;
 
 /// What introspection said of a token.
 #[derive(Debug, Clone)]
@@ -86,6 +61,7 @@ impl IntrospectionClient {
         let budget = RetryBudget::new(
             settings.retry_budget.percent,
             settings.retry_budget.min_per_second,
+            // Settings loaded from files are refused with 0 (`Settings::validated`).
             Duration::from_secs(settings.retry_budget.window_secs.max(1)),
         );
         Ok(IntrospectionClient {
@@ -137,7 +113,10 @@ impl IntrospectionClient {
                     return Err(Unavailable::BreakerOpen { retry_after });
                 }
                 Err(BreakerError::Inner(AttemptError::Permanent(reason))) => {
-                    tracing::error!(reason = %reason, "introspection failed permanently: check the gateway's client credentials");
+                    tracing::error!(
+                        reason = %reason,
+                        "introspection failed permanently: check the gateway's client credentials"
+                    );
                     return Err(Unavailable::Failed(reason));
                 }
                 Err(BreakerError::Inner(AttemptError::Transient(reason))) => reason,

@@ -3,15 +3,14 @@
 //! bounded retries and a deadline), checks scopes and rate limits, and forwards it with a trusted
 //! identity. See README.md.
 
-pub mod bearer;
 pub mod caller;
 pub mod configuration;
 pub mod error;
-pub mod gateway;
 pub mod identity;
 pub mod introspection;
+pub mod proxy;
 pub mod rate_limit;
-pub mod routes;
+pub mod route_table;
 pub mod startup;
 pub mod state;
 pub mod token_cache;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::routes::RateLimitSpec;
+use crate::route_table::RateLimitSpec;
 
 /// A route's name and its quota (per second, burst).
 type LimiterKey = (String, u32, u32);

@@ -2,7 +2,7 @@
 //! `shared::server::HttpService`, the JWKS, the catch-all proxy route, and route reload on SIGHUP.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use actix_web::web;
 use anyhow::Context;
@@ -10,9 +10,9 @@ use shared::health::Readiness;
 use shared::server::HttpService;
 
 use crate::configuration::Settings;
-use crate::routes::{RouteTable, RoutesError, SharedRoutes};
+use crate::proxy;
+use crate::route_table::{RouteTable, RoutesError, SharedRoutes};
 use crate::state::GatewayState;
-use crate::{gateway, identity};
 
 /// A running resource-gateway.
 pub struct Application {
@@ -34,18 +34,17 @@ impl Application {
         settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
-        let reloader = RouteReloader {
-            path: (!settings.routes_file.is_empty()).then(|| PathBuf::from(&settings.routes_file)),
-            routes: SharedRoutes::default(),
-        };
         // Before anything records a metric (the breakers report their initial state when built).
         let _ = shared::observability::prometheus_handle();
-        let table = reloader.read()?;
+        let routes_file = (!settings.routes_file.is_empty()).then(|| PathBuf::from(&settings.routes_file));
+        let table = read(routes_file.as_deref())?;
         tracing::info!(routes = table.len(), "routes loaded");
-        let state = GatewayState::new(&settings, table)?;
+        // One table: the handler reads it, the reloader replaces it.
+        let routes = SharedRoutes::new(table);
+        let state = GatewayState::new(&settings, routes.clone())?;
         let routes = RouteReloader {
-            routes: state.routes.clone(),
-            ..reloader
+            path: routes_file,
+            routes,
         };
         // Each worker gets its own upstream client (see `UpstreamClient`); build one now so that a
         // client that cannot be built stops the start instead of a worker.
@@ -58,11 +57,8 @@ impl Application {
                 .expect("the same client was built at start");
             cfg.app_data(state.clone())
                 .app_data(web::Data::new(client))
-                .route(
-                    "/.well-known/jwks.json",
-                    web::get().to(identity::get_jwks_from_state),
-                )
-                .route("/{tail:.*}", web::to(gateway::handle));
+                .route("/.well-known/jwks.json", web::get().to(proxy::get_jwks))
+                .route("/{tail:.*}", web::to(proxy::proxy_request));
         };
         // The gateway depends on no store; it is ready unless it is shutting down (an auth-server
         // outage is answered per request, 503, and must not take every replica out of rotation).
@@ -102,16 +98,9 @@ pub struct RouteReloader {
 }
 
 impl RouteReloader {
-    fn read(&self) -> Result<RouteTable, RoutesError> {
-        match &self.path {
-            Some(path) => RouteTable::load(path),
-            None => Ok(RouteTable::default()),
-        }
-    }
-
     /// Reads the routes file again; a bad file keeps the routes in use (and says why in the log).
     pub fn reload(&self) -> Result<usize, RoutesError> {
-        match self.read() {
+        match read(self.path.as_deref()) {
             Ok(table) => {
                 let count = table.len();
                 self.routes.replace(table);
@@ -140,5 +129,13 @@ impl RouteReloader {
                 let _ = reloader.reload();
             }
         });
+    }
+}
+
+/// The routes in `path`; no file, no routes.
+fn read(path: Option<&Path>) -> Result<RouteTable, RoutesError> {
+    match path {
+        Some(path) => RouteTable::load(path),
+        None => Ok(RouteTable::default()),
     }
 }

@@ -6,7 +6,7 @@ use crate::configuration::Settings;
 use crate::identity::IdentitySigner;
 use crate::introspection::IntrospectionClient;
 use crate::rate_limit::RateLimits;
-use crate::routes::{RouteTable, SharedRoutes};
+use crate::route_table::SharedRoutes;
 use crate::token_cache::TokenVerifier;
 use crate::upstream::Forwarder;
 
@@ -19,10 +19,11 @@ pub struct GatewayState {
 }
 
 impl GatewayState {
-    pub fn new(settings: &Settings, routes: RouteTable) -> anyhow::Result<GatewayState> {
+    /// The state around `routes`, the table that route reloads replace.
+    pub fn new(settings: &Settings, routes: SharedRoutes) -> anyhow::Result<GatewayState> {
         let client = Arc::new(IntrospectionClient::new(settings.introspection.clone())?);
         Ok(GatewayState {
-            routes: SharedRoutes::new(routes),
+            routes,
             verifier: TokenVerifier::new(client, &settings.cache),
             signer: IdentitySigner::new(settings.identity.clone())?,
             forwarder: Forwarder::new(settings.upstream.clone()),

@@ -12,21 +12,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use moka::Expiry;
 use moka::future::Cache;
 use moka::notification::RemovalCause;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::caller::Caller;
+use crate::configuration::CacheSettings;
 use crate::introspection::{IntrospectionClient, Unavailable, Verdict};
-
-/// Settings of the token cache.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CacheSettings {
-    pub max_entries: u64,
-    /// Longest time an active token is trusted without asking the auth-server again.
-    pub max_ttl_secs: u64,
-    /// How long an inactive answer is remembered.
-    pub negative_ttl_secs: u64,
-}
 
 /// SHA-256 of a token.
 pub type TokenKey = [u8; 32];

@@ -3,10 +3,12 @@
 //! (one connection type over PostgreSQL and SQLite, pool, transactions, migrations), the auth
 //! database's table declarations (`auth_schema`, for the auth-server and the jobs-service), the
 //! health/readiness/metrics endpoints (`health`, `observability`), the HTTP skeleton with graceful
-//! shutdown (`server`), the gateway identity contract (`identity`), resilience (breaker, back-off,
-//! retry budget), messaging (contracts, outbox, relay, the bus) and test support (`testing`).
+//! shutdown (`server`), the gateway identity contract (`identity`), reading bearer tokens and
+//! building RFC 6750 challenges (`bearer`), resilience (breaker, back-off, retry budget), messaging
+//! (contracts, outbox, relay, the bus) and test support (`testing`).
 
 pub mod auth_schema;
+pub mod bearer;
 pub mod cli;
 pub mod configuration;
 pub mod db;

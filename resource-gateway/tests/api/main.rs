@@ -4,7 +4,9 @@
 
 mod helpers;
 
+mod auth_server_breaker;
+mod auth_server_retries;
 mod health;
 mod proxying;
-mod resilience;
+mod tokens;
 mod upstreams_and_metrics;

@@ -36,7 +36,8 @@ async fn an_upstream_slower_than_the_route_timeout_gives_504_in_json_within_a_bo
     let upstream = FakeUpstream::start().await;
     let routes = routes_for(
         &upstream,
-        "[[routes]]\nname = \"slow\"\npath_prefix = \"/api\"\nupstreams = [\"{upstream}\"]\ntimeout_ms = 300\n",
+        "[[routes]]\nname = \"slow\"\npath_prefix = \"/api\"\nupstreams = [\"{upstream}\"]\n\
+         timeout_ms = 300\n",
     );
     let gateway = spawn_gateway(test_settings(&auth), &routes).await;
     auth.issue("oat_good", "read", HOUR);
@@ -61,8 +62,7 @@ async fn an_upstream_slower_than_the_route_timeout_gives_504_in_json_within_a_bo
 }
 
 #[tokio::test]
-async fn an_upstream_breaker_opened_by_repeated_503s_answers_503_with_retry_after_without_calling_the_upstream()
- {
+async fn an_upstream_breaker_opened_by_repeated_503s_answers_503_with_retry_after_without_calling_it() {
     let auth = FakeAuth::start().await;
     let upstream = FakeUpstream::start().await;
     let mut settings = test_settings(&auth);

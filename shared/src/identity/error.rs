@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::bearer::{Challenge, ErrorCode};
 use crate::http_error::{ErrorBody, error_chain_fmt};
 
 /// The realm named in `WWW-Authenticate` challenges.
@@ -68,15 +69,17 @@ impl IdentityError {
         }
     }
 
-    fn challenge(&self) -> Option<String> {
+    fn challenge(&self) -> Option<Challenge> {
+        let challenge = Challenge::new().realm(REALM);
         match self {
             IdentityError::Missing | IdentityError::Invalid(_) => {
-                Some(format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""))
+                Some(challenge.error(ErrorCode::InvalidToken))
             }
-            IdentityError::MissingScopes(scopes) | IdentityError::NoAcceptedScope(scopes) => Some(format!(
-                "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{}\"",
-                scopes.join(" ")
-            )),
+            IdentityError::MissingScopes(scopes) | IdentityError::NoAcceptedScope(scopes) => Some(
+                challenge
+                    .error(ErrorCode::InsufficientScope)
+                    .scope(scopes.join(" ")),
+            ),
             _ => None,
         }
     }
@@ -113,7 +116,7 @@ impl ResponseError for IdentityError {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         if let Some(challenge) = self.challenge() {
-            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+            response.insert_header((header::WWW_AUTHENTICATE, challenge.to_string()));
         }
         if let IdentityError::KeysUnavailable { retry_after } = self {
             // Whole seconds, rounded up: a client told 0 would retry at once.

@@ -8,6 +8,7 @@ use futures_util::future::LocalBoxFuture;
 use super::error::{IdentityError, TokenRejection};
 use super::verifier::IdentityVerifier;
 use super::{IDENTITY_HEADER, IdentityClaims};
+use crate::bearer::{self, NotSole};
 
 /// The verified identity of the caller, read from `X-Auth-Identity` with the app's
 /// `web::Data<IdentityVerifier>`. Extraction fails with 401 (no or bad token), 503 (the gateway's
@@ -67,15 +68,11 @@ impl FromRequest for GatewayIdentity {
 /// The one `X-Auth-Identity` value. Two of them mean something other than the gateway wrote the
 /// request's headers, since the gateway strips incoming `X-Auth-*` ones.
 fn identity_token(request: &HttpRequest) -> Result<String, IdentityError> {
-    let mut values = request.headers().get_all(IDENTITY_HEADER);
-    let first = values.next().ok_or(IdentityError::Missing)?;
-    if values.next().is_some() {
-        return Err(IdentityError::Invalid(TokenRejection::Malformed));
+    match bearer::sole_value(request.headers(), IDENTITY_HEADER) {
+        Ok(Some(token)) => Ok(token.to_owned()),
+        Ok(None) => Err(IdentityError::Missing),
+        Err(NotSole) => Err(IdentityError::Invalid(TokenRejection::Malformed)),
     }
-    first
-        .to_str()
-        .map(str::to_owned)
-        .map_err(|_| IdentityError::Invalid(TokenRejection::Malformed))
 }
 
 #[cfg(test)]

@@ -92,5 +92,6 @@ pub mod amqp;
 pub mod fault_proxy;
 pub mod html;
 pub mod load;
+mod quoted_printable;
 pub mod schema;
 pub mod smtp_sink;

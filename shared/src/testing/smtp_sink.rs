@@ -7,8 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+
+use super::quoted_printable;
 
 /// A message the sink accepted.
 #[derive(Debug, Clone)]
@@ -169,138 +172,192 @@ impl SmtpSink {
     }
 }
 
-async fn session(stream: tokio::net::TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>) {
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = BufReader::new(reader);
-    if writer.write_all(b"220 sink ESMTP ready\r\n").await.is_err() {
+async fn session(stream: TcpStream, state: Arc<Mutex<State>>, arrived: Arc<Notify>) {
+    let (reader, writer) = stream.into_split();
+    let mut session = Session {
+        reader: BufReader::new(reader),
+        writer,
+        recipients: Vec::new(),
+        state,
+        arrived,
+    };
+    if session.send("220 sink ESMTP ready\r\n").await.is_err() {
         return;
     }
-    let mut recipients = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match reader.read_line(&mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+    while let Some(line) = session.read_line().await {
+        let Some(reply) = session.answer(&line).await else {
+            return;
+        };
+        if session.send(&reply).await.is_err() {
+            return;
         }
+    }
+}
+
+/// One client's connection.
+struct Session {
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    /// The recipients of the message in progress.
+    recipients: Vec<String>,
+    state: Arc<Mutex<State>>,
+    arrived: Arc<Notify>,
+}
+
+impl Session {
+    /// The next line, `None` once the client has gone.
+    async fn read_line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line).await {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line),
+        }
+    }
+
+    async fn send(&mut self, reply: &str) -> std::io::Result<()> {
+        self.writer.write_all(reply.as_bytes()).await
+    }
+
+    /// The reply to one command line; `None` ends the session.
+    async fn answer(&mut self, line: &str) -> Option<String> {
         let command = line.trim_end().to_ascii_uppercase();
-        let reply: String = if command.starts_with("EHLO") || command.starts_with("HELO") {
-            "250 sink\r\n".into()
+        if command.starts_with("EHLO") || command.starts_with("HELO") {
+            Some("250 sink\r\n".into())
         } else if command.starts_with("MAIL FROM") {
-            recipients.clear();
-            "250 OK\r\n".into()
+            self.recipients.clear();
+            Some("250 OK\r\n".into())
         } else if command.starts_with("RCPT TO") {
             let address = line.trim_end()[8..]
                 .trim()
                 .trim_start_matches('<')
                 .trim_end_matches('>');
-            recipients.push(address.to_owned());
-            "250 OK\r\n".into()
+            self.recipients.push(address.to_owned());
+            Some("250 OK\r\n".into())
         } else if command == "DATA" {
-            if writer.write_all(b"354 end with .\r\n").await.is_err() {
-                return;
-            }
-            let mut raw = String::new();
-            loop {
-                line.clear();
-                match reader.read_line(&mut line).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                if line == ".\r\n" || line == ".\n" {
-                    break;
-                }
-                raw.push_str(
-                    line.strip_prefix('.')
-                        .filter(|_| line.starts_with(".."))
-                        .unwrap_or(&line),
-                );
-            }
-            let reply = {
-                let mut state = state.lock().unwrap_or_else(|poison| poison.into_inner());
-                state.attempts += 1;
-                let reply = state.script.pop_front();
-                if !matches!(reply, Some(Reply::Refuse(..))) {
-                    let decoded = decode_quoted_printable(&raw);
-                    state.messages.push(SinkMessage {
-                        recipients: std::mem::take(&mut recipients),
-                        raw,
-                        decoded,
-                    });
-                }
-                reply
-            };
-            arrived.notify_waiters();
-            match reply {
-                Some(Reply::Refuse(code, text)) => format!("{code} {text}\r\n"),
-                Some(Reply::Stall) => {
-                    // Hold the connection until the client goes away.
-                    let mut rest = String::new();
-                    while matches!(reader.read_line(&mut rest).await, Ok(n) if n > 0) {
-                        rest.clear();
-                    }
-                    return;
-                }
-                Some(Reply::Delay(delay)) => {
-                    tokio::time::sleep(delay).await;
-                    "250 OK queued\r\n".to_owned()
-                }
-                None => "250 OK queued\r\n".to_owned(),
-            }
+            self.data().await
         } else if command == "QUIT" {
-            let _ = writer.write_all(b"221 bye\r\n").await;
-            return;
+            let _ = self.send("221 bye\r\n").await;
+            None
         } else if command == "RSET" || command == "NOOP" {
-            "250 OK\r\n".into()
+            Some("250 OK\r\n".into())
         } else {
-            "502 not implemented\r\n".into()
-        };
-        if writer.write_all(reply.as_bytes()).await.is_err() {
-            return;
+            Some("502 not implemented\r\n".into())
+        }
+    }
+
+    /// DATA: the message up to its lone `.`, kept unless the script refuses it, and the scripted
+    /// reply to its end.
+    async fn data(&mut self) -> Option<String> {
+        self.send("354 end with .\r\n").await.ok()?;
+        let raw = self.read_message().await?;
+        let reply = self.keep(raw);
+        self.arrived.notify_waiters();
+        match reply {
+            Some(Reply::Refuse(code, text)) => Some(format!("{code} {text}\r\n")),
+            Some(Reply::Stall) => {
+                self.hold_until_closed().await;
+                None
+            }
+            Some(Reply::Delay(delay)) => {
+                tokio::time::sleep(delay).await;
+                Some("250 OK queued\r\n".to_owned())
+            }
+            None => Some("250 OK queued\r\n".to_owned()),
+        }
+    }
+
+    /// The lines of DATA up to the lone `.`, dot-stuffing undone; `None` if the client went away.
+    async fn read_message(&mut self) -> Option<String> {
+        let mut raw = String::new();
+        loop {
+            let line = self.read_line().await?;
+            if line == ".\r\n" || line == ".\n" {
+                return Some(raw);
+            }
+            raw.push_str(
+                line.strip_prefix('.')
+                    .filter(|_| line.starts_with(".."))
+                    .unwrap_or(&line),
+            );
+        }
+    }
+
+    /// Counts the attempt, keeps the message unless the script refuses it, and gives the scripted
+    /// reply (none: 250 at once).
+    fn keep(&mut self, raw: String) -> Option<Reply> {
+        let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
+        state.attempts += 1;
+        let reply = state.script.pop_front();
+        if !matches!(reply, Some(Reply::Refuse(..))) {
+            let decoded = quoted_printable::decode(&raw);
+            state.messages.push(SinkMessage {
+                recipients: std::mem::take(&mut self.recipients),
+                raw,
+                decoded,
+            });
+        }
+        reply
+    }
+
+    /// Holds the connection, unanswered, until the client goes away.
+    async fn hold_until_closed(&mut self) {
+        let mut rest = String::new();
+        while matches!(self.reader.read_line(&mut rest).await, Ok(n) if n > 0) {
+            rest.clear();
         }
     }
 }
 
-/// Undoes quoted-printable in the MIME parts that use it: `=\r\n` soft breaks and `=XX` escapes.
-fn decode_quoted_printable(raw: &str) -> String {
-    let mut decoded = String::with_capacity(raw.len());
-    let mut quoted = false;
-    let mut part = String::new();
-    for line in raw.split_inclusive('\n') {
-        let lower = line.to_ascii_lowercase();
-        if line.starts_with("--") {
-            decoded.push_str(&decode_part(&std::mem::take(&mut part), quoted));
-            quoted = false;
-        } else if lower.starts_with("content-transfer-encoding:") {
-            quoted = lower.contains("quoted-printable");
-        }
-        part.push_str(line);
-    }
-    decoded.push_str(&decode_part(&part, quoted));
-    decoded
-}
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
 
-fn decode_part(part: &str, quoted: bool) -> String {
-    if !quoted {
-        return part.to_owned();
-    }
-    let joined = part.replace("=\r\n", "").replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'='
-            && i + 2 < bytes.len()
-            && let Some(value) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-        {
-            out.push(value);
-            i += 3;
-            continue;
+    use super::*;
+
+    /// Sends `lines` and returns everything the sink said until it closed the connection.
+    async fn converse(sink: &SmtpSink, lines: &[&str]) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", sink.port)).await.unwrap();
+        for line in lines {
+            stream.write_all(format!("{line}\r\n").as_bytes()).await.unwrap();
         }
-        out.push(bytes[i]);
-        i += 1;
+        let mut said = String::new();
+        stream.read_to_string(&mut said).await.unwrap();
+        said
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    const ONE_MESSAGE: &[&str] = &[
+        "EHLO client",
+        "MAIL FROM:<from@example.com>",
+        "RCPT TO:<to@example.com>",
+        "DATA",
+        "Subject: hi",
+        "",
+        "..leading dot",
+        ".",
+    ];
+
+    #[tokio::test]
+    async fn a_scripted_refusal_keeps_nothing_and_the_next_message_is_kept_unstuffed() {
+        let sink = SmtpSink::start().await;
+        sink.fail_next(1, 451, "try again later");
+
+        let first = converse(&sink, &[ONE_MESSAGE, &["QUIT"]].concat()).await;
+        let second = converse(&sink, &[ONE_MESSAGE, &["NOOP", "VRFY x", "QUIT"]].concat()).await;
+
+        assert_eq!(
+            first,
+            "220 sink ESMTP ready\r\n250 sink\r\n250 OK\r\n250 OK\r\n354 end with .\r\n\
+             451 try again later\r\n221 bye\r\n"
+        );
+        assert!(
+            second.ends_with("250 OK queued\r\n250 OK\r\n502 not implemented\r\n221 bye\r\n"),
+            "{second}"
+        );
+        assert_eq!(sink.attempts(), 2);
+        let messages = sink.messages();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].recipients, ["to@example.com"]);
+        assert_eq!(messages[0].raw, "Subject: hi\r\n\r\n.leading dot\r\n");
+        assert_eq!(messages[0].subject().as_deref(), Some("hi"));
+    }
 }

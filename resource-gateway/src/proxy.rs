@@ -1,22 +1,32 @@
-//! The gateway's one handler: every request that is not the gateway's own (health, metrics, JWKS)
-//! is matched to a route, authenticated, authorised, rate-limited and forwarded. A request refused
-//! at any step never reaches the upstream.
+//! The gateway's handlers: the JWKS of its identity tokens, and `proxy_request`, which takes every
+//! request that is not the gateway's own (health, metrics, JWKS): it is matched to a route,
+//! authenticated, authorised, rate-limited and forwarded. A request refused at any step never
+//! reaches the upstream.
 
 use std::sync::Arc;
 
 use actix_web::http::header::HOST;
 use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
+use shared::bearer::{self, Bearer};
 
-use crate::bearer::{self, Bearer};
 use crate::caller::Caller;
 use crate::error::GatewayError;
 use crate::introspection::Unavailable;
-use crate::routes::{Match, Route};
+use crate::route_table::{Match, Route};
 use crate::state::GatewayState;
 use crate::token_cache::{Checked, TokenKey};
-use crate::upstream::{UpstreamClient, Vouched};
+use crate::upstream::{ForwardedIdentity, UpstreamClient};
 
-pub async fn handle(
+/// `GET /.well-known/jwks.json`: the public key upstreams verify identity tokens with.
+pub async fn get_jwks(state: web::Data<GatewayState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(state.signer.jwks())
+}
+
+/// Every other request: route, authenticate, authorise, rate-limit, forward.
+pub async fn proxy_request(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<GatewayState>,
@@ -45,14 +55,15 @@ pub async fn handle(
     let identity_token = state
         .signer
         .sign(&caller, &token_key)
-        .map_err(|error| GatewayError::Internal(error.to_string()))?;
-    let vouched = Vouched {
+        .context("cannot sign the identity token")
+        .map_err(GatewayError::Internal)?;
+    let identity = ForwardedIdentity {
         caller: &caller,
         identity_token: &identity_token,
     };
     state
         .forwarder
-        .forward(&http, &request, payload, route, Some(vouched))
+        .forward(&http, &request, payload, route, Some(identity))
         .await
 }
 

@@ -1,5 +1,4 @@
-//! Resilience around calls to a dependency that can fail for a while: a circuit breaker (failsafe,
-//! behind our own type), exponential backoff with full jitter, and a retry budget.
+//! The circuit breaker: failsafe behind our own type.
 //!
 //! failsafe counts consecutive failures and opens, but three things are ours: its half-open state
 //! admits every caller, so `Breaker` lets only `half_open_probes` calls through and rejects the rest
@@ -11,23 +10,50 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use failsafe::StateMachine;
 use failsafe::futures::CircuitBreaker as _;
-use failsafe::{FailurePolicy, Instrument, StateMachine};
 use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+use super::mirror::{Doubling, Mirror, RecordingPolicy};
+use crate::configuration::ConfigError;
+
 /// Settings of one circuit breaker.
+///
+/// [`Breaker::new`] does not fail on values that make no sense: it silently clamps them
+/// (`consecutive_failures` and `half_open_probes` of 0 count as 1, a `max_open_ms` below `open_ms`
+/// as `open_ms`). A service refuses them when it loads its settings, with [`BreakerSettings::check`]
+/// in its `Layered::validated`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BreakerSettings {
-    /// Consecutive failures that open the breaker.
+    /// Consecutive failures that open the breaker (at least 1).
     pub consecutive_failures: u32,
     /// How long it stays open the first time; each failed probe doubles it, up to `max_open_ms`.
     pub open_ms: u64,
+    /// At least `open_ms`.
     pub max_open_ms: u64,
-    /// Calls let through at once while half-open; the others are rejected until a probe succeeds.
+    /// Calls let through at once while half-open; the others are rejected until a probe succeeds
+    /// (at least 1).
     pub half_open_probes: usize,
+}
+
+impl BreakerSettings {
+    /// Refuses the values [`Breaker::new`] would clamp; `section` names the settings in the message
+    /// (`introspection.breaker`).
+    pub fn check(&self, section: &str) -> Result<(), ConfigError> {
+        let problem = if self.consecutive_failures == 0 {
+            "consecutive_failures must be at least 1"
+        } else if self.half_open_probes == 0 {
+            "half_open_probes must be at least 1"
+        } else if self.max_open_ms < self.open_ms {
+            "max_open_ms must not be less than open_ms"
+        } else {
+            return Ok(());
+        };
+        Err(ConfigError::new(format!("{section}: {problem}")))
+    }
 }
 
 /// The state of a breaker, as last reported by failsafe.
@@ -134,7 +160,9 @@ impl Breaker {
             outcome = through_breaker => match outcome {
                 Ok(value) => Ok(value),
                 Err(failsafe::Error::Inner(error)) => Err(BreakerError::Inner(error)),
-                Err(failsafe::Error::Rejected) => Err(BreakerError::Rejected { retry_after: self.mirror.remaining_open() }),
+                Err(failsafe::Error::Rejected) => Err(BreakerError::Rejected {
+                    retry_after: self.mirror.remaining_open(),
+                }),
             },
             Ok(()) = rejected => Err(BreakerError::Rejected { retry_after: self.open_for }),
         };
@@ -143,226 +171,10 @@ impl Breaker {
     }
 }
 
-/// Open durations: `open_ms`, then doubling up to `max_open_ms`. (failsafe's own backoffs work in
-/// whole seconds and panic below one.)
-#[derive(Debug, Clone)]
-struct Doubling {
-    next: Duration,
-    max: Duration,
-}
-
-impl Iterator for Doubling {
-    type Item = Duration;
-
-    fn next(&mut self) -> Option<Duration> {
-        let current = self.next;
-        self.next = (current * 2).min(self.max);
-        Some(current)
-    }
-}
-
-/// failsafe's consecutive-failures policy, remembering the open duration it picked so that
-/// rejected callers can be told when to retry.
-#[derive(Debug)]
-struct RecordingPolicy {
-    inner: failsafe::failure_policy::ConsecutiveFailures<Doubling>,
-    last_delay_ms: Arc<AtomicU64>,
-}
-
-impl FailurePolicy for RecordingPolicy {
-    fn record_success(&mut self) {
-        self.inner.record_success();
-    }
-
-    fn mark_dead_on_failure(&mut self) -> Option<Duration> {
-        let delay = self.inner.mark_dead_on_failure();
-        if let Some(delay) = delay {
-            self.last_delay_ms
-                .store(delay.as_millis() as u64, Ordering::SeqCst);
-        }
-        delay
-    }
-
-    fn revived(&mut self) {
-        self.inner.revived();
-    }
-}
-
-/// Mirrors failsafe's transitions into our atomic, the log and the metrics.
-#[derive(Clone, Debug)]
-struct Mirror {
-    name: Arc<str>,
-    state: Arc<AtomicU8>,
-    opened: Arc<Mutex<Option<Instant>>>,
-    last_delay_ms: Arc<AtomicU64>,
-}
-
-impl Mirror {
-    fn set(&self, state: BreakerState) {
-        let previous = self.state.swap(state as u8, Ordering::SeqCst);
-        metrics::gauge!("circuit_breaker_state", "breaker" => self.name.to_string()).set(state as u8 as f64);
-        if previous != state as u8 {
-            metrics::counter!("circuit_breaker_transitions_total", "breaker" => self.name.to_string(), "to" => state.label()).increment(1);
-        }
-    }
-
-    /// How long until an open breaker lets a probe through (at least one second for `Retry-After`
-    /// to be meaningful is the caller's business).
-    fn remaining_open(&self) -> Duration {
-        let delay = Duration::from_millis(self.last_delay_ms.load(Ordering::SeqCst));
-        let opened = self.opened.lock().ok().and_then(|opened| *opened);
-        opened
-            .map(|at| delay.saturating_sub(at.elapsed()))
-            .unwrap_or(delay)
-    }
-}
-
-impl BreakerState {
-    fn label(self) -> &'static str {
-        match self {
-            BreakerState::Closed => "closed",
-            BreakerState::Open => "open",
-            BreakerState::HalfOpen => "half_open",
-        }
-    }
-}
-
-impl Instrument for Mirror {
-    fn on_call_rejected(&self) {
-        metrics::counter!("circuit_breaker_rejected_total", "breaker" => self.name.to_string()).increment(1);
-    }
-
-    fn on_open(&self) {
-        if let Ok(mut opened) = self.opened.lock() {
-            *opened = Some(Instant::now());
-        }
-        let open_ms = self.last_delay_ms.load(Ordering::SeqCst);
-        tracing::warn!(
-            breaker = %self.name,
-            open_ms,
-            "circuit breaker {} opened for {open_ms} ms",
-            self.name
-        );
-        self.set(BreakerState::Open);
-    }
-
-    fn on_half_open(&self) {
-        tracing::warn!(
-            breaker = %self.name,
-            "circuit breaker {} half-open: probing",
-            self.name
-        );
-        self.set(BreakerState::HalfOpen);
-    }
-
-    fn on_closed(&self) {
-        // failsafe also calls this once when the breaker is built.
-        if self.state.load(Ordering::SeqCst) != BreakerState::Closed as u8 {
-            tracing::warn!(breaker = %self.name, "circuit breaker {} closed", self.name);
-        }
-        self.set(BreakerState::Closed);
-    }
-}
-
-/// Exponential backoff with full jitter (a random delay between zero and the exponential bound),
-/// so that callers that failed together do not retry together.
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub struct BackoffSettings {
-    pub base_ms: u64,
-    pub max_ms: u64,
-    /// Off only in tests that need exact delays.
-    pub jitter: bool,
-}
-
-impl BackoffSettings {
-    /// The delay before retry number `retry` (0 for the first retry).
-    pub fn delay(&self, retry: u32) -> Duration {
-        let bound = self
-            .base_ms
-            .saturating_mul(1u64 << retry.min(20))
-            .min(self.max_ms);
-        if !self.jitter || bound == 0 {
-            return Duration::from_millis(bound);
-        }
-        let mut bytes = [0u8; 8];
-        // Without randomness, fall back to the full bound: still bounded, only not spread.
-        let random = getrandom::fill(&mut bytes)
-            .map(|_| u64::from_le_bytes(bytes))
-            .unwrap_or(u64::MAX);
-        Duration::from_micros(random % (bound * 1000 + 1))
-    }
-}
-
-/// A retry budget: retries may add at most `percent` % to the calls made in the last `window`,
-/// plus `min_per_second` so that a quiet service can still retry. Under a total outage the load on
-/// the dependency stays within (1 + percent/100) of the calls, instead of multiplying by the number
-/// of attempts.
-#[derive(Debug)]
-pub struct RetryBudget {
-    percent: u64,
-    min_per_second: u64,
-    window: tokio::time::Duration,
-    events: Mutex<BudgetWindow>,
-}
-
-#[derive(Debug, Default)]
-struct BudgetWindow {
-    calls: std::collections::VecDeque<tokio::time::Instant>,
-    retries: std::collections::VecDeque<tokio::time::Instant>,
-}
-
-impl RetryBudget {
-    pub fn new(percent: u64, min_per_second: u64, window: Duration) -> RetryBudget {
-        RetryBudget {
-            percent,
-            min_per_second,
-            window,
-            events: Mutex::new(BudgetWindow::default()),
-        }
-    }
-
-    /// Records a first attempt.
-    pub fn record_call(&self) {
-        let now = tokio::time::Instant::now();
-        if let Ok(mut events) = self.events.lock() {
-            events.calls.push_back(now);
-            Self::expire(&mut events, now, self.window);
-        }
-    }
-
-    /// Takes one retry from the budget, if there is one left.
-    pub fn try_retry(&self) -> bool {
-        let now = tokio::time::Instant::now();
-        let Ok(mut events) = self.events.lock() else {
-            return false;
-        };
-        Self::expire(&mut events, now, self.window);
-        let allowed = events.calls.len() as u64 * self.percent / 100
-            + self.min_per_second * self.window.as_secs().max(1);
-        if (events.retries.len() as u64) < allowed {
-            events.retries.push_back(now);
-            true
-        } else {
-            false
-        }
-    }
-
-    fn expire(events: &mut BudgetWindow, now: tokio::time::Instant, window: Duration) {
-        for queue in [&mut events.calls, &mut events.retries] {
-            while queue.front().is_some_and(|at| now.duration_since(*at) > window) {
-                queue.pop_front();
-            }
-            // Bound memory under any load: beyond this many entries in one window, the exact
-            // count no longer changes the decision.
-            while queue.len() > 1_000_000 {
-                queue.pop_front();
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use super::*;
 
     fn settings(open_ms: u64) -> BreakerSettings {
@@ -457,36 +269,27 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_exponentially_and_jitter_stays_within_the_bound() {
-        let exact = BackoffSettings {
-            base_ms: 25,
-            max_ms: 200,
-            jitter: false,
+    fn check_refuses_what_the_breaker_would_clamp_and_names_the_section() {
+        assert!(settings(1_000).check("x.breaker").is_ok());
+        let zero_failures = BreakerSettings {
+            consecutive_failures: 0,
+            ..settings(1_000)
         };
-        let delays: Vec<u64> = (0..5)
-            .map(|retry| exact.delay(retry).as_millis() as u64)
-            .collect();
-        assert_eq!(delays, [25, 50, 100, 200, 200]);
-        let jittered = BackoffSettings {
-            jitter: true,
-            ..exact
+        let zero_probes = BreakerSettings {
+            half_open_probes: 0,
+            ..settings(1_000)
         };
-        let samples: Vec<Duration> = (0..200).map(|_| jittered.delay(2)).collect();
-        assert!(samples.iter().all(|delay| *delay <= Duration::from_millis(100)));
-        let distinct: std::collections::HashSet<_> = samples.iter().collect();
-        assert!(distinct.len() > 100, "jitter spreads the delays");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn the_retry_budget_allows_a_fraction_of_calls_plus_a_floor() {
-        let budget = RetryBudget::new(20, 1, Duration::from_secs(10));
-        for _ in 0..100 {
-            budget.record_call();
+        let max_below_open = BreakerSettings {
+            max_open_ms: 999,
+            ..settings(1_000)
+        };
+        for (bad, field) in [
+            (zero_failures, "consecutive_failures"),
+            (zero_probes, "half_open_probes"),
+            (max_below_open, "max_open_ms"),
+        ] {
+            let error = bad.check("x.breaker").unwrap_err().to_string();
+            assert!(error.contains("x.breaker: ") && error.contains(field), "{error}");
         }
-        let granted = (0..100).filter(|_| budget.try_retry()).count();
-        assert_eq!(granted, 20 + 10);
-
-        tokio::time::advance(Duration::from_secs(11)).await;
-        assert!(budget.try_retry(), "the window slides");
     }
 }

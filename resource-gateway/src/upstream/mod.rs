@@ -1,40 +1,28 @@
 //! Forwarding a request to an upstream: streaming bodies both ways, hop-by-hop headers removed,
 //! `X-Forwarded-*`, the request id and the identity headers set, spoofed `X-Auth-*` headers
 //! stripped. One circuit breaker per upstream base URL; only requests without a body and with an
-//! idempotent method (GET, HEAD, OPTIONS) are retried, on another upstream of the route.
+//! idempotent method (GET, HEAD, OPTIONS) are retried, on another upstream of the route. The
+//! header policy is in `headers.rs`.
+
+mod headers;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use anyhow::Context;
 use futures_util::StreamExt;
-use serde::Deserialize;
-use shared::request_id::RequestId;
-use shared::resilience::{BackoffSettings, Breaker, BreakerError, BreakerSettings};
+use shared::resilience::{Breaker, BreakerError};
 
-use crate::caller::Caller;
+use crate::configuration::UpstreamSettings;
 use crate::error::GatewayError;
-use crate::routes::Route;
+use crate::route_table::Route;
 
-/// Settings of upstream calls.
-#[derive(Debug, Clone, Deserialize)]
-pub struct UpstreamSettings {
-    /// Total time of an upstream call when the route sets none.
-    pub timeout_ms: u64,
-    pub connect_timeout_ms: u64,
-    /// Retries of idempotent, body-less requests.
-    pub max_retries: u32,
-    pub backoff: BackoffSettings,
-    pub breaker: BreakerSettings,
-}
+use self::headers::{HOP_BY_HOP, upstream_headers};
 
-/// What the gateway tells the upstream about the caller.
-pub struct Vouched<'a> {
-    pub caller: &'a Caller,
-    pub identity_token: &'a str,
-}
+pub use self::headers::ForwardedIdentity;
 
 /// The upstream HTTP client of one actix worker. Each worker thread runs its own runtime, and a
 /// pooled connection is driven by a task on the runtime that opened it: a client shared by all
@@ -42,24 +30,23 @@ pub struct Vouched<'a> {
 /// (measured: most of the gateway's CPU went to those wake-ups).
 pub struct UpstreamClient(reqwest::Client);
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones we set.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// Sends requests to upstreams.
 pub struct Forwarder {
     settings: UpstreamSettings,
     breakers: Mutex<HashMap<String, Breaker>>,
 }
 
+/// What each attempt of one forwarded request sends.
+struct Outgoing {
+    method: reqwest::Method,
+    headers: reqwest::header::HeaderMap,
+    timeout: Duration,
+    /// The body of a request that is sent once; `None` for a retryable (body-less) one.
+    body: Option<reqwest::Body>,
+    attempts: u32,
+}
+
+/// How one attempt ended, when the upstream's breaker let it through.
 enum Attempt {
     Answered(reqwest::Response),
     /// Connection refused, reset, or a timeout.
@@ -93,36 +80,69 @@ impl Forwarder {
         request: &HttpRequest,
         payload: web::Payload,
         route: &Route,
-        vouched: Option<Vouched<'_>>,
+        identity: Option<ForwardedIdentity<'_>>,
     ) -> Result<HttpResponse, GatewayError> {
+        let outgoing = self.outgoing(request, payload, route, identity.as_ref())?;
+        let started = std::time::Instant::now();
+        let outcome = self.send_with_retries(http, request, route, outgoing).await;
+        let result = match outcome {
+            Ok(Attempt::Answered(response)) => Ok(relay(response)),
+            Ok(Attempt::Unreachable { timed_out: true }) => Err(GatewayError::GatewayTimeout),
+            Ok(Attempt::Unreachable { timed_out: false }) => Err(GatewayError::BadGateway),
+            Err(error) => Err(error),
+        };
+        record_duration(route, &result, started);
+        result
+    }
+
+    /// What every attempt sends: a request that may be retried goes without its body.
+    fn outgoing(
+        &self,
+        request: &HttpRequest,
+        payload: web::Payload,
+        route: &Route,
+        identity: Option<&ForwardedIdentity<'_>>,
+    ) -> Result<Outgoing, GatewayError> {
         let method = reqwest::Method::from_bytes(request.method().as_str().as_bytes())
-            .map_err(|error| GatewayError::Internal(error.to_string()))?;
-        let headers = upstream_headers(request, route, vouched.as_ref());
+            .context("the request's method cannot be sent upstream")
+            .map_err(GatewayError::Internal)?;
+        let headers = upstream_headers(request, route, identity);
         let timeout = route
             .timeout
             .unwrap_or(Duration::from_millis(self.settings.timeout_ms));
-        let started = std::time::Instant::now();
-
         let retryable = is_retryable(request);
-        let mut body = if retryable {
-            None
-        } else {
-            Some(stream_body(payload))
-        };
-        let attempts = if retryable {
-            self.settings.max_retries + 1
-        } else {
-            1
-        };
+        Ok(Outgoing {
+            method,
+            headers,
+            timeout,
+            body: (!retryable).then(|| stream_body(payload)),
+            attempts: if retryable {
+                self.settings.max_retries + 1
+            } else {
+                1
+            },
+        })
+    }
+
+    /// Sends `outgoing` to the route's upstreams in turn until an attempt is not worth retrying
+    /// (an answer other than 502-504, or a breaker's refusal) or the attempts are spent; the last
+    /// attempt's outcome.
+    async fn send_with_retries(
+        &self,
+        http: &UpstreamClient,
+        request: &HttpRequest,
+        route: &Route,
+        mut outgoing: Outgoing,
+    ) -> Result<Attempt, GatewayError> {
         let mut outcome = Err(GatewayError::BadGateway);
-        for attempt in 0..attempts {
+        for attempt in 0..outgoing.attempts {
             let (base, url) = route.upstream_url(attempt as usize, request.path(), request.query_string());
             let mut builder = http
                 .0
-                .request(method.clone(), url)
-                .headers(headers.clone())
-                .timeout(timeout);
-            if let Some(body) = body.take() {
+                .request(outgoing.method.clone(), url)
+                .headers(outgoing.headers.clone())
+                .timeout(outgoing.timeout);
+            if let Some(body) = outgoing.body.take() {
                 builder = builder.body(body);
             }
             outcome = self.attempt(base, builder).await;
@@ -131,24 +151,12 @@ impl Forwarder {
                 Ok(Attempt::Unreachable { .. }) => true,
                 Err(_) => false,
             };
-            if !worth_retrying || attempt + 1 == attempts {
+            if !worth_retrying || attempt + 1 == outgoing.attempts {
                 break;
             }
             tokio::time::sleep(self.settings.backoff.delay(attempt)).await;
         }
-        let result = match outcome {
-            Ok(Attempt::Answered(response)) => Ok(relay(response)),
-            Ok(Attempt::Unreachable { timed_out: true }) => Err(GatewayError::GatewayTimeout),
-            Ok(Attempt::Unreachable { timed_out: false }) => Err(GatewayError::BadGateway),
-            Err(error) => Err(error),
-        };
-        let status = match &result {
-            Ok(response) => response.status().as_u16().to_string(),
-            Err(error) => actix_web::ResponseError::status_code(error).as_u16().to_string(),
-        };
-        metrics::histogram!("gateway_upstream_duration_seconds", "route" => route.name.clone(), "status" => status)
-            .record(started.elapsed().as_secs_f64());
-        result
+        outcome
     }
 
     /// One call through the upstream's breaker. Connection failures, timeouts and 502/503/504
@@ -156,7 +164,8 @@ impl Forwarder {
     async fn attempt(&self, base: &str, request: reqwest::RequestBuilder) -> Result<Attempt, GatewayError> {
         let breaker = self.breaker(base);
         let sent = breaker
-            .call(counts_against_upstream, async {
+            // Every `UpstreamFailure` counts: answers that do not count against the upstream are `Ok`.
+            .call(|_| true, async {
                 request
                     .send()
                     .await
@@ -217,8 +226,18 @@ impl From<reqwest::Error> for UpstreamFailure {
     }
 }
 
-fn counts_against_upstream(_: &UpstreamFailure) -> bool {
-    true
+/// `gateway_upstream_duration_seconds{route, status}`: the time from the first attempt to the answer.
+fn record_duration(route: &Route, result: &Result<HttpResponse, GatewayError>, started: std::time::Instant) {
+    let status = match result {
+        Ok(response) => response.status().as_u16().to_string(),
+        Err(error) => actix_web::ResponseError::status_code(error).as_u16().to_string(),
+    };
+    metrics::histogram!(
+        "gateway_upstream_duration_seconds",
+        "route" => route.name.clone(),
+        "status" => status
+    )
+    .record(started.elapsed().as_secs_f64());
 }
 
 fn is_unavailable(status: reqwest::StatusCode) -> bool {
@@ -253,74 +272,6 @@ fn stream_body(mut payload: web::Payload) -> reqwest::Body {
         receiver.recv().await.map(|item| (item, receiver))
     });
     reqwest::Body::wrap_stream(stream)
-}
-
-fn upstream_headers(
-    request: &HttpRequest,
-    route: &Route,
-    vouched: Option<&Vouched<'_>>,
-) -> reqwest::header::HeaderMap {
-    let connection_listed: Vec<String> = request
-        .headers()
-        .get_all("connection")
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(',').map(|name| name.trim().to_ascii_lowercase()))
-        .collect();
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (name, value) in request.headers() {
-        let lower = name.as_str();
-        let dropped = HOP_BY_HOP.contains(&lower)
-            || connection_listed.iter().any(|listed| listed == lower)
-            || lower == "host"
-            || lower.starts_with("x-auth-")
-            || lower.starts_with("x-forwarded-")
-            || lower == "forwarded"
-            || (lower == "authorization" && !route.forward_authorization);
-        if dropped {
-            continue;
-        }
-        if let (Ok(name), Ok(value)) = (
-            reqwest::header::HeaderName::from_bytes(name.as_str().as_bytes()),
-            reqwest::header::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            headers.append(name, value);
-        }
-    }
-    let info = request.connection_info();
-    let peer = request
-        .peer_addr()
-        .map(|address| address.ip().to_string())
-        .unwrap_or_default();
-    let forwarded_for = match request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|value| value.to_str().ok())
-    {
-        Some(earlier) => format!("{earlier}, {peer}"),
-        None => peer,
-    };
-    let mut set = |name: &'static str, value: &str| {
-        if let Ok(value) = reqwest::header::HeaderValue::from_str(value) {
-            headers.insert(name, value);
-        }
-    };
-    set("x-forwarded-for", &forwarded_for);
-    set("x-forwarded-proto", info.scheme());
-    set("x-forwarded-host", info.host());
-    if let Some(id) = request.extensions().get::<RequestId>() {
-        set("x-request-id", id.as_str());
-    }
-    if let Some(vouched) = vouched {
-        let caller = vouched.caller;
-        set(shared::identity::SUBJECT_HEADER, &caller.subject);
-        set(shared::identity::CLIENT_ID_HEADER, &caller.client_id);
-        set(shared::identity::SCOPES_HEADER, &caller.scopes.join(" "));
-        if let Some(username) = &caller.username {
-            set(shared::identity::USERNAME_HEADER, username);
-        }
-        set(shared::identity::IDENTITY_HEADER, vouched.identity_token);
-    }
-    headers
 }
 
 /// The upstream's answer, streamed back without its hop-by-hop headers.
