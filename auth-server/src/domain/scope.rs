@@ -160,7 +160,13 @@ mod properties {
         #[test]
         fn a_name_with_a_quote_a_backslash_or_a_control_character_is_refused(
             before in "[a-z]{0,4}",
-            bad in prop_oneof![Just('"'), Just('\\'), (0u8..0x20).prop_map(char::from), Just('\u{7f}'), Just('\u{e9}')],
+            bad in prop_oneof![
+                Just('"'),
+                Just('\\'),
+                (0u8..0x20).prop_map(char::from),
+                Just('\u{7f}'),
+                Just('\u{e9}'),
+            ],
             after in "[a-z]{0,4}",
         ) {
             let text = format!("read {before}{bad}{after}");

@@ -5,6 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
+use shared::bearer::{self, Bearer, Challenge};
 use shared::db::run;
 
 use crate::db;
@@ -17,7 +18,8 @@ use crate::oidc::claims;
 use crate::state::AppState;
 
 pub async fn get_userinfo(http: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    respond(&state, bearer_header(&http)).await
+    let presented = Presented::from(bearer::from_request(&http));
+    respond(&state, presented).await
 }
 
 pub async fn post_userinfo(
@@ -25,56 +27,102 @@ pub async fn post_userinfo(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let header = bearer_header(&http);
+    let header = Presented::from(bearer::from_request(&http));
     let in_body = if form_body::is_form_content_type(&http) {
         match form_body::read(&http, body).await {
             Ok(params) => match params.get("access_token") {
                 Ok(token) => token.map(str::to_owned),
-                Err(_) => return bearer_error(StatusCode::BAD_REQUEST, "invalid_request"),
+                Err(_) => return refuse(&state, Refusal::Malformed),
             },
-            Err(_) => return bearer_error(StatusCode::BAD_REQUEST, "invalid_request"),
+            Err(_) => return refuse(&state, Refusal::Malformed),
         }
     } else {
         None
     };
-    let token = match (header, in_body) {
+    let presented = match (header, in_body) {
         // RFC 6750 §2: a client must not use more than one method.
-        (Presented::Token(_), Some(_)) | (Presented::Malformed, Some(_)) => {
-            return bearer_error(StatusCode::BAD_REQUEST, "invalid_request");
+        (Presented::Token(_) | Presented::Malformed, Some(_)) => {
+            return refuse(&state, Refusal::Malformed);
         }
         (Presented::Missing, Some(token)) => Presented::Token(token),
         (header, None) => header,
     };
-    respond(&state, token).await
+    respond(&state, presented).await
 }
 
+/// The token the request carries, read by the parser every service shares (`shared::bearer`).
 enum Presented {
     Missing,
     Malformed,
     Token(String),
 }
 
-fn bearer_header(http: &HttpRequest) -> Presented {
-    let Some(value) = http.headers().get(header::AUTHORIZATION) else {
-        return Presented::Missing;
-    };
-    let Ok(value) = value.to_str() else {
-        return Presented::Malformed;
-    };
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
-            Presented::Token(token.trim().to_owned())
+impl From<Bearer<'_>> for Presented {
+    fn from(bearer: Bearer<'_>) -> Presented {
+        match bearer {
+            Bearer::Token(token) => Presented::Token(token.to_owned()),
+            Bearer::Missing => Presented::Missing,
+            Bearer::Malformed => Presented::Malformed,
         }
-        _ => Presented::Malformed,
+    }
+}
+
+/// Why userinfo answers with an RFC 6750 §3 error instead of claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// No token at all: a bare challenge, without an error code (RFC 6750 §3.1).
+    Missing,
+    /// Several `Authorization` headers, a value that is not a token68, or a token sent two ways.
+    Malformed,
+    /// Unknown, expired, revoked, not an access token, or its user is gone or disabled.
+    InvalidToken,
+    /// The token was not issued with `openid`.
+    InsufficientScope,
+}
+
+impl Refusal {
+    fn status(self) -> StatusCode {
+        match self {
+            Refusal::Missing | Refusal::InvalidToken => StatusCode::UNAUTHORIZED,
+            Refusal::Malformed => StatusCode::BAD_REQUEST,
+            Refusal::InsufficientScope => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// The code in the challenge; none when no credential was presented.
+    fn challenge_code(self) -> Option<bearer::ErrorCode> {
+        match self {
+            Refusal::Missing => None,
+            Refusal::Malformed => Some(bearer::ErrorCode::InvalidRequest),
+            Refusal::InvalidToken => Some(bearer::ErrorCode::InvalidToken),
+            Refusal::InsufficientScope => Some(bearer::ErrorCode::InsufficientScope),
+        }
+    }
+
+    /// The code in the JSON body, which always names one so that a client reading only the body
+    /// knows what to do.
+    fn body_code(self) -> bearer::ErrorCode {
+        self.challenge_code().unwrap_or(bearer::ErrorCode::InvalidToken)
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Refusal::Missing => "no access token was presented",
+            Refusal::Malformed => "the request is malformed",
+            Refusal::InvalidToken => "the access token is expired, revoked or malformed",
+            Refusal::InsufficientScope => "the access token was not issued with the openid scope",
+        }
     }
 }
 
 async fn respond(state: &AppState, presented: Presented) -> HttpResponse {
-    let Presented::Token(token) = presented else {
-        return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    let token = match presented {
+        Presented::Token(token) => token,
+        Presented::Missing => return refuse(state, Refusal::Missing),
+        Presented::Malformed => return refuse(state, Refusal::Malformed),
     };
     if TokenKind::of(&token) != Some(TokenKind::AccessToken) {
-        return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        return refuse(state, Refusal::InvalidToken);
     }
     let hash = opaque_token::hash(&token);
     let custom = state.settings.oidc.custom_claims.clone();
@@ -83,18 +131,18 @@ async fn respond(state: &AppState, presented: Presented) -> HttpResponse {
         let Some(access) = db::access_tokens::find(conn, &hash)?
             .filter(|access| access.revoked_at.is_none() && access.expires_at > now)
         else {
-            return Ok(Err(StatusCode::UNAUTHORIZED));
+            return Ok(Err(Refusal::InvalidToken));
         };
         let scope = ScopeSet::parse(&access.scope).unwrap_or_default();
         // A client_credentials token has no user to describe.
         let Some(user_id) = access.user_id else {
-            return Ok(Err(StatusCode::UNAUTHORIZED));
+            return Ok(Err(Refusal::InvalidToken));
         };
         if !scope.contains("openid") {
-            return Ok(Err(StatusCode::FORBIDDEN));
+            return Ok(Err(Refusal::InsufficientScope));
         }
         let Some(user) = db::users::find_by_id(conn, &user_id)?.filter(|user| !user.disabled) else {
-            return Ok(Err(StatusCode::UNAUTHORIZED));
+            return Ok(Err(Refusal::InvalidToken));
         };
         let stored = db::user_claims::of_user(conn, &user.id)?;
         Ok::<_, StoreError>(Ok(claims::release(&user, &stored, &scope, &custom)))
@@ -106,8 +154,7 @@ async fn respond(state: &AppState, presented: Presented) -> HttpResponse {
             no_store(&mut response);
             response.json(released)
         }
-        Ok(Err(StatusCode::FORBIDDEN)) => bearer_error(StatusCode::FORBIDDEN, "insufficient_scope"),
-        Ok(Err(_)) => bearer_error(StatusCode::UNAUTHORIZED, "invalid_token"),
+        Ok(Err(refusal)) => refuse(state, refusal),
         Err(error) => {
             tracing::warn!(error.cause = %format_args!("{error:#}"), "userinfo could not read the database");
             let mut response = HttpResponse::ServiceUnavailable();
@@ -123,20 +170,20 @@ async fn respond(state: &AppState, presented: Presented) -> HttpResponse {
     }
 }
 
-/// An RFC 6750 §3 error: the code in `WWW-Authenticate` and in a JSON body.
-fn bearer_error(status: StatusCode, error: &'static str) -> HttpResponse {
-    let challenge = format!("Bearer error=\"{error}\"");
-    let mut response = HttpResponse::build(status);
+/// An RFC 6750 §3 error: the challenge in `WWW-Authenticate`, with the issuer as realm, and the
+/// code in a JSON body.
+fn refuse(state: &AppState, refusal: Refusal) -> HttpResponse {
+    let mut challenge = Challenge::new().realm(state.settings.issuer.as_str());
+    if let Some(code) = refusal.challenge_code() {
+        challenge = challenge.error(code).description(refusal.description());
+    }
+    let mut response = HttpResponse::build(refusal.status());
     no_store(&mut response);
     response
-        .insert_header((header::WWW_AUTHENTICATE, challenge))
+        .insert_header((header::WWW_AUTHENTICATE, challenge.to_string()))
         .json(serde_json::json!({
-            "error": error,
-            "error_description": match error {
-                "invalid_token" => "the access token is missing, expired, revoked or malformed",
-                "insufficient_scope" => "the access token was not issued with the openid scope",
-                _ => "the request is malformed",
-            },
+            "error": refusal.body_code().as_str(),
+            "error_description": refusal.description(),
             "request_id": shared::request_id::current(),
         }))
 }
