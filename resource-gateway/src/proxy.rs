@@ -46,17 +46,7 @@ pub async fn proxy_request(
             .await;
     }
     let (caller, token_key) = authenticate(&state, &request, route).await?;
-    if let Some(limit) = route.rate_limit {
-        state
-            .rate_limits
-            .check(&route.name, limit, &caller.client_id)
-            .map_err(GatewayError::RateLimited)?;
-    }
-    let identity_token = state
-        .signer
-        .sign(&caller, &token_key)
-        .context("cannot sign the identity token")
-        .map_err(GatewayError::Internal)?;
+    let identity_token = admit(&state, route, &caller, &token_key)?;
     let identity = ForwardedIdentity {
         caller: &caller,
         identity_token: &identity_token,
@@ -65,6 +55,27 @@ pub async fn proxy_request(
         .forwarder
         .forward(&http, &request, payload, route, Some(identity))
         .await
+}
+
+/// Counts the request against the route's rate limit for this client, then signs the identity
+/// token the upstream will trust.
+fn admit(
+    state: &GatewayState,
+    route: &Route,
+    caller: &Caller,
+    token_key: &TokenKey,
+) -> Result<Arc<str>, GatewayError> {
+    if let Some(limit) = route.rate_limit {
+        state
+            .rate_limits
+            .check(&route.name, limit, &caller.client_id)
+            .map_err(GatewayError::RateLimited)?;
+    }
+    state
+        .signer
+        .sign(caller, token_key)
+        .context("cannot sign the identity token")
+        .map_err(GatewayError::Internal)
 }
 
 /// The caller behind the bearer token, with the scopes this route and method need.

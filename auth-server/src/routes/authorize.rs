@@ -26,21 +26,39 @@ pub async fn get_authorize(http: HttpRequest, state: web::Data<AppState>) -> Res
         Err(Invalid::Redirect(redirect)) => return Ok(redirect_error(&state, redirect)),
     };
     let browser = BrowserBinding::from_request(&state.cookies, &http);
+    let pending = match remember_or_answer(&state, valid, browser).await {
+        Ok(pending) => pending,
+        Err(answer) => return Ok(answer),
+    };
+    let mut response = advance(&state, &http, &pending).await?;
+    if pending.browser.is_new {
+        response
+            .add_cookie(&state.cookies.browser_cookie(pending.browser.value.clone()))
+            .map_err(PageError::internal)?;
+    }
+    Ok(response)
+}
+
+/// Stores the request; if that fails, the answer for the client. The client and redirect URI are
+/// known good by now, so a failure goes back to the client, not to an error page.
+async fn remember_or_answer(
+    state: &AppState,
+    valid: ValidRequest,
+    browser: BrowserBinding,
+) -> Result<Pending, HttpResponse> {
     let redirect_uri = valid.redirect.uri.clone();
     let client_state = valid.state.clone();
     let mode = valid.response_mode;
-    let pending = match remember(&state, valid, browser).await {
-        Ok(pending) => pending,
-        Err(error) if error.is_unavailable() => {
-            return Ok(unavailable(&state, redirect_uri, client_state, mode));
-        }
+    match remember(state, valid, browser).await {
+        Ok(pending) => Ok(pending),
+        Err(error) if error.is_unavailable() => Err(unavailable(state, redirect_uri, client_state, mode)),
         Err(error) => {
             tracing::error!(
                 error.cause = %format_args!("{error:#}"),
                 "an authorization request could not be stored",
             );
-            return Ok(redirect_error(
-                &state,
+            Err(redirect_error(
+                state,
                 ErrorRedirect {
                     mode,
                     redirect_uri,
@@ -48,30 +66,28 @@ pub async fn get_authorize(http: HttpRequest, state: web::Data<AppState>) -> Res
                     description: "the authorization request could not be processed".into(),
                     state: client_state,
                 },
-            ));
+            ))
         }
-    };
-    let outcome = match session::current(&state, &http).await {
-        Ok(session) => flow::advance(&state, &pending, session.as_ref()).await,
+    }
+}
+
+/// Takes the stored request as far as the browser's session allows: a login page, a consent page,
+/// or the answer to the client.
+async fn advance(state: &AppState, http: &HttpRequest, pending: &Pending) -> Result<HttpResponse, PageError> {
+    let outcome = match session::current(state, http).await {
+        Ok(session) => flow::advance(state, pending, session.as_ref()).await,
         Err(error) => Err(error),
     };
-    let mut response = match outcome {
-        Ok(response) => response,
+    match outcome {
         // The client and redirect URI are known good, so a database failure goes back to the client.
-        Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE => unavailable(
-            &state,
+        Err(error) if error.status == StatusCode::SERVICE_UNAVAILABLE => Ok(unavailable(
+            state,
             pending.request.redirect_uri.clone(),
             pending.request.state.clone(),
-            mode,
-        ),
-        Err(error) => return Err(error),
-    };
-    if pending.browser.is_new {
-        response
-            .add_cookie(&state.cookies.browser_cookie(pending.browser.value.clone()))
-            .map_err(PageError::internal)?;
+            ResponseMode::of(&pending.request),
+        )),
+        outcome => outcome,
     }
-    Ok(response)
 }
 
 /// Stores the validated request, bound to this browser.

@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use shared::db::run;
 
+use crate::authorization::answer::ClientAnswer;
 use crate::authorization::flow::{self, Pending};
 use crate::authorization::session::{self, ActiveSession};
 use crate::browser::{csrf_token, csrf_token_is_valid};
@@ -39,24 +40,32 @@ pub async fn post_consent(
     let Some(session) = session::current(&state, &http).await? else {
         return Ok(see_other(&format!("/login?request={}", pending.request.id)));
     };
-    let location = match field("decision").as_str() {
+    let answer = decide(&state, &pending, &session, &field("decision")).await?;
+    Ok(answer.into_response())
+}
+
+/// Carries out the user's decision: a code for the client, or `access_denied`.
+async fn decide(
+    state: &AppState,
+    pending: &Pending,
+    session: &ActiveSession,
+    decision: &str,
+) -> Result<ClientAnswer, PageError> {
+    match decision {
         "allow" => {
-            let (granted, _) = flow::granted_and_consented(&state, &pending, &session.user.id).await?;
+            let (granted, _) = flow::granted_and_consented(state, pending, &session.user.id).await?;
             tracing::info!(user.id = %session.user.id, client.id = %pending.client.id, "consent given");
-            flow::issue_code(&state, &pending, &session, &granted, true).await?
+            flow::issue_code(state, pending, session, &granted, true).await
         }
         "deny" => {
             tracing::info!(user.id = %session.user.id, client.id = %pending.client.id, "consent denied");
-            flow::deny(&state, &pending).await?
+            flow::deny(state, pending).await
         }
-        _ => {
-            return Err(PageError::bad_request(
-                "Invalid form",
-                "The decision must be allow or deny.",
-            ));
-        }
-    };
-    Ok(location.into_response())
+        _ => Err(PageError::bad_request(
+            "Invalid form",
+            "The decision must be allow or deny.",
+        )),
+    }
 }
 
 async fn consent_form(

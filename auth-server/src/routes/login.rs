@@ -46,11 +46,31 @@ pub async fn post_login(
         ));
     }
     let (username, password) = (field("username"), SecretString::from(field("password")));
-    if username.is_empty() {
-        return Ok(login_form(&state, &pending, &username, Some(BAD_CREDENTIALS)));
-    }
+    let user = match authenticate(&state, &http, &pending, &username, password).await? {
+        Ok(user) => user,
+        Err(message) => return Ok(login_form(&state, &pending, &username, Some(message))),
+    };
+    let (session, cookie) = start_session(&state, &http, user).await?;
+    tracing::info!(user.id = %session.user.id, client.id = %pending.client.id, "signed in");
+    metrics::counter!("auth_sign_in_total", "outcome" => "success").increment(1);
+    let mut response = flow::advance(&state, &pending, Some(&session)).await?;
+    response.add_cookie(&cookie).map_err(PageError::internal)?;
+    Ok(response)
+}
 
-    let ip = client_address::of(&http, state.settings.throttle.trusted_proxies);
+/// The user the form names, if the password is right, the account enabled (and verified, when
+/// that is required), and neither throttle is exhausted; else the sentence the form shows.
+async fn authenticate(
+    state: &AppState,
+    http: &HttpRequest,
+    pending: &Pending,
+    username: &str,
+    password: SecretString,
+) -> Result<Result<User, &'static str>, PageError> {
+    if username.is_empty() {
+        return Ok(Err(BAD_CREDENTIALS));
+    }
+    let ip = client_address::of(http, state.settings.throttle.trusted_proxies);
     let account_key = format!("{username}\u{0}{ip}");
     let throttles = &state.throttles;
     let limits = [
@@ -61,24 +81,19 @@ pub async fn post_login(
         metrics::counter!("auth_sign_in_total", "outcome" => "throttled").increment(1);
         return Err(PageError::too_many_attempts(retry_after));
     }
-    let Some(user) = check_credentials(&state, &username, password).await? else {
+    let Some(user) = check_credentials(state, username, password).await? else {
         tracing::info!(client.id = %pending.client.id, "sign-in failed");
         metrics::counter!("auth_sign_in_total", "outcome" => "failure").increment(1);
-        record_failure(&state, &pending.client.id).await;
-        return Ok(login_form(&state, &pending, &username, Some(BAD_CREDENTIALS)));
+        record_failure(state, &pending.client.id).await;
+        return Ok(Err(BAD_CREDENTIALS));
     };
     throttle::release_all(&limits);
     // Only after the right password: the form never tells a stranger which accounts exist.
     if state.settings.accounts.require_verified_email && user.email_verified_at.is_none() {
         metrics::counter!("auth_sign_in_total", "outcome" => "unverified").increment(1);
-        return Ok(login_form(&state, &pending, &username, Some(UNVERIFIED)));
+        return Ok(Err(UNVERIFIED));
     }
-    let session = start_session(&state, &http, user).await?;
-    tracing::info!(user.id = %session.0.user.id, client.id = %pending.client.id, "signed in");
-    metrics::counter!("auth_sign_in_total", "outcome" => "success").increment(1);
-    let mut response = flow::advance(&state, &pending, Some(&session.0)).await?;
-    response.add_cookie(&session.1).map_err(PageError::internal)?;
-    Ok(response)
+    Ok(Ok(user))
 }
 
 /// Counts a failed sign-in for the reports; a failure to record it never fails the sign-in page.

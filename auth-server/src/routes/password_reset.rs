@@ -98,13 +98,17 @@ pub async fn post_reset(
         return Ok(link_does_not_work());
     }
     nudge_outbox(&state);
-    Ok(notice(
+    Ok(password_changed())
+}
+
+fn password_changed() -> HttpResponse {
+    notice(
         StatusCode::OK,
         "Password changed",
         "Your new password is set. Every session and app signed in to your account was signed out: sign in \
             again with the new password.",
         None,
-    ))
+    )
 }
 
 fn link_does_not_work() -> HttpResponse {

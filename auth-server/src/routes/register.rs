@@ -33,33 +33,11 @@ pub async fn post_register(
     form.check(&submitted)?;
     let (username, email) = (field(&submitted, "username"), field(&submitted, "email"));
     let password = SecretString::from(field(&submitted, "password"));
-    let invalid = |message: String| {
-        Ok(register_form(
-            &form,
-            &username,
-            &email,
-            Some(&message),
-            StatusCode::BAD_REQUEST,
-        ))
-    };
-    let valid_username = match account::username(&username) {
-        Ok(valid) => valid,
-        Err(message) => return invalid(format!("Username: {message}.")),
-    };
-    let valid_email = match account::email(&email) {
-        Ok(valid) => valid,
-        Err(message) => return invalid(format!("Email address: {message}.")),
-    };
-    if let Err(message) = password::check_policy(&password) {
-        return invalid(format!("Password: {message}."));
-    }
-    let password_hash = password::hash_off_thread(password)
-        .await
-        .map_err(PageError::internal)?;
-    let account = NewAccount {
-        username: valid_username,
-        email: valid_email,
-        password_hash,
+    let invalid =
+        |message: String| register_form(&form, &username, &email, Some(&message), StatusCode::BAD_REQUEST);
+    let account = match new_account(&username, &email, password).await? {
+        Ok(account) => account,
+        Err(message) => return Ok(invalid(message)),
     };
     let context = context(&state, &http);
     let outcome = run(&state.pool, move |conn| {
@@ -67,17 +45,49 @@ pub async fn post_register(
     })
     .await?;
     match outcome {
-        Registered::UsernameTaken => invalid("That username is taken; choose another.".to_owned()),
+        Registered::UsernameTaken => Ok(invalid("That username is taken; choose another.".to_owned())),
+        // The same answer whether the address is new or taken: the page must not tell who has an account.
         Registered::Created | Registered::EmailTaken => {
             nudge_outbox(&state);
-            Ok(notice(
-                StatusCode::OK,
-                "Check your inbox",
-                "We sent a link to confirm your email address. Follow it to finish creating your account.",
-                None,
-            ))
+            Ok(check_your_inbox())
         }
     }
+}
+
+/// The account the form describes, or the sentence that says which field is wrong.
+async fn new_account(
+    username: &str,
+    email: &str,
+    password: SecretString,
+) -> Result<Result<NewAccount, String>, PageError> {
+    let username = match account::username(username) {
+        Ok(valid) => valid,
+        Err(message) => return Ok(Err(format!("Username: {message}."))),
+    };
+    let email = match account::email(email) {
+        Ok(valid) => valid,
+        Err(message) => return Ok(Err(format!("Email address: {message}."))),
+    };
+    if let Err(message) = password::check_policy(&password) {
+        return Ok(Err(format!("Password: {message}.")));
+    }
+    let password_hash = password::hash_off_thread(password)
+        .await
+        .map_err(PageError::internal)?;
+    Ok(Ok(NewAccount {
+        username,
+        email,
+        password_hash,
+    }))
+}
+
+fn check_your_inbox() -> HttpResponse {
+    notice(
+        StatusCode::OK,
+        "Check your inbox",
+        "We sent a link to confirm your email address. Follow it to finish creating your account.",
+        None,
+    )
 }
 
 fn ensure_enabled(state: &AppState) -> Result<(), PageError> {
