@@ -8,38 +8,9 @@ use actix_web::http::StatusCode;
 
 use crate::db::models::AuthorizationRequest;
 use crate::domain::redirect_uri::with_query;
-use crate::domain::response_type::ResponseType;
+pub use crate::domain::response_mode::ResponseMode;
 use crate::error::ErrorCode;
 use crate::pages::{FormPostField, FormPostPage, render, secure_html, see_other};
-
-/// Where the parameters of the answer travel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseMode {
-    Query,
-    Fragment,
-    FormPost,
-}
-
-impl ResponseMode {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ResponseMode::Query => "query",
-            ResponseMode::Fragment => "fragment",
-            ResponseMode::FormPost => "form_post",
-        }
-    }
-
-    /// The mode of a stored request: the one it asked for, else the default of its response type.
-    pub fn of(request: &AuthorizationRequest) -> ResponseMode {
-        match request.response_mode.as_deref() {
-            Some("query") => ResponseMode::Query,
-            Some("fragment") => ResponseMode::Fragment,
-            Some("form_post") => ResponseMode::FormPost,
-            _ if request.response_type == ResponseType::Code => ResponseMode::Query,
-            _ => ResponseMode::Fragment,
-        }
-    }
-}
 
 /// The answer to send to the client's redirect URI.
 #[derive(Debug)]
@@ -60,7 +31,7 @@ impl ClientAnswer {
         params.push(("iss", issuer.to_owned()));
         ClientAnswer {
             redirect_uri: request.redirect_uri.clone(),
-            mode: ResponseMode::of(request),
+            mode: request.effective_response_mode(),
             params,
         }
     }

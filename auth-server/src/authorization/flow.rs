@@ -9,7 +9,6 @@ use chrono::NaiveDateTime;
 use shared::db::run;
 
 use super::answer::ClientAnswer;
-use super::oidc_request::Prompt;
 use super::session::ActiveSession;
 use crate::browser::BrowserBinding;
 use crate::db;
@@ -76,7 +75,7 @@ pub async fn advance(
     session: Option<&ActiveSession>,
 ) -> Result<HttpResponse, PageError> {
     let request = &pending.request;
-    let prompt = Prompt::parse(request.prompt.as_deref()).unwrap_or_default();
+    let prompt = request.prompt.unwrap_or_default();
     let login_page = || Ok(see_other(&format!("/login?request={}", request.id)));
     let Some(session) = session else {
         if prompt.none {
@@ -288,7 +287,7 @@ fn new_code(
         redirect_uri_explicit: request.redirect_uri_explicit,
         scope: granted.to_string(),
         code_challenge: request.code_challenge.clone(),
-        code_challenge_method: request.code_challenge_method.clone(),
+        code_challenge_method: request.code_challenge_method,
         nonce: request.nonce.clone(),
         auth_time: session.auth_time,
         created_at: now,

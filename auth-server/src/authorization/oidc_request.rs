@@ -2,8 +2,9 @@
 //! `response_type=code id_token`, `response_mode`, `prompt`, `max_age`, `login_hint`,
 //! `id_token_hint`.
 
-use super::answer::ResponseMode;
 use crate::domain::client::Client;
+use crate::domain::prompt::{Prompt, PromptError};
+use crate::domain::response_mode::ResponseMode;
 pub use crate::domain::response_type::ResponseType;
 use crate::error::ErrorCode;
 use crate::params::Params;
@@ -49,10 +50,10 @@ pub fn response_type_and_mode(
     }
     let requested = match single("response_mode")? {
         None => None,
-        Some("query") => Some(ResponseMode::Query),
-        Some("fragment") => Some(ResponseMode::Fragment),
-        Some("form_post") => Some(ResponseMode::FormPost),
-        Some(_) => return Err((ErrorCode::InvalidRequest, "unsupported response_mode".to_owned())),
+        Some(mode) => Some(
+            mode.parse::<ResponseMode>()
+                .map_err(|_| (ErrorCode::InvalidRequest, "unsupported response_mode".to_owned()))?,
+        ),
     };
     // OAuth 2.0 Multiple Response Types §5: an id_token never travels in the query.
     if response_type == ResponseType::CodeIdToken && requested == Some(ResponseMode::Query) {
@@ -61,10 +62,7 @@ pub fn response_type_and_mode(
             "response_mode=query is not allowed with response_type=code id_token".to_owned(),
         ));
     }
-    let effective = requested.unwrap_or(match response_type {
-        ResponseType::Code => ResponseMode::Query,
-        ResponseType::CodeIdToken => ResponseMode::Fragment,
-    });
+    let effective = requested.unwrap_or(response_type.default_mode());
     Ok((response_type, ModeChoice { requested, effective }))
 }
 
@@ -72,10 +70,10 @@ pub fn response_type_and_mode(
 #[derive(Debug, Clone, Default)]
 pub struct OidcParams {
     pub response_type: ResponseType,
-    /// `query`, `fragment` or `form_post`; `None`: the response type's default.
-    pub response_mode: Option<String>,
-    /// The normalised `prompt`: a space-separated subset of `none login consent`.
-    pub prompt: Option<String>,
+    /// `None`: the response type's default.
+    pub response_mode: Option<ResponseMode>,
+    /// `None`: no prompt, or an empty one.
+    pub prompt: Option<Prompt>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     /// The `sub` of a verified `id_token_hint`.
@@ -84,59 +82,6 @@ pub struct OidcParams {
 
 /// A parameter that makes the request invalid: the error code and its description.
 pub type Refusal = (ErrorCode, String);
-
-/// What `prompt` asks for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Prompt {
-    pub none: bool,
-    pub login: bool,
-    pub consent: bool,
-}
-
-impl Prompt {
-    /// Parses a stored or sent `prompt`. `select_account` asks to choose the account, which here
-    /// means signing in again.
-    pub fn parse(value: Option<&str>) -> Result<Prompt, Refusal> {
-        let mut prompt = Prompt::default();
-        for item in value
-            .unwrap_or_default()
-            .split(' ')
-            .filter(|item| !item.is_empty())
-        {
-            match item {
-                "none" => prompt.none = true,
-                "login" | "select_account" => prompt.login = true,
-                "consent" => prompt.consent = true,
-                other => {
-                    return Err((
-                        ErrorCode::InvalidRequest,
-                        format!("unsupported prompt value {other}"),
-                    ));
-                }
-            }
-        }
-        // OIDC Core §3.1.2.1: none with any other value is an error.
-        if prompt.none && (prompt.login || prompt.consent) {
-            return Err((
-                ErrorCode::InvalidRequest,
-                "prompt=none cannot be combined with other values".to_owned(),
-            ));
-        }
-        Ok(prompt)
-    }
-
-    fn normalised(self) -> Option<String> {
-        let values: Vec<&str> = [
-            (self.none, "none"),
-            (self.login, "login"),
-            (self.consent, "consent"),
-        ]
-        .into_iter()
-        .filter_map(|(set, name)| set.then_some(name))
-        .collect();
-        (!values.is_empty()).then(|| values.join(" "))
-    }
-}
 
 /// Reads `prompt`, `max_age` and `login_hint` (the hint checks and response types are done by the
 /// caller, which has the database and the client).
@@ -147,7 +92,10 @@ pub fn parse(params: &Params) -> Result<OidcParams, Refusal> {
             .map(|value| value.map(str::to_owned))
             .map_err(|error| (ErrorCode::InvalidRequest, error.to_string()))
     };
-    let prompt = Prompt::parse(single("prompt")?.as_deref())?;
+    let prompt: Prompt = single("prompt")?
+        .unwrap_or_default()
+        .parse()
+        .map_err(|error: PromptError| (ErrorCode::InvalidRequest, error.to_string()))?;
     let max_age = match single("max_age")? {
         None => None,
         Some(value) => Some(value.parse::<u32>().map(i64::from).map_err(|_| {
@@ -161,7 +109,7 @@ pub fn parse(params: &Params) -> Result<OidcParams, Refusal> {
     Ok(OidcParams {
         response_type: ResponseType::Code,
         response_mode: None,
-        prompt: prompt.normalised(),
+        prompt: (!prompt.is_empty()).then_some(prompt),
         max_age,
         login_hint,
         expected_subject: None,
@@ -173,14 +121,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prompt_none_stands_alone() {
-        assert!(Prompt::parse(Some("none login")).is_err());
-        assert!(Prompt::parse(Some("none consent")).is_err());
-        assert!(Prompt::parse(Some("bogus")).is_err());
-        let prompt = Prompt::parse(Some("login consent")).unwrap();
-        assert!(prompt.login && prompt.consent && !prompt.none);
-        assert_eq!(prompt.normalised().as_deref(), Some("login consent"));
-        assert_eq!(Prompt::parse(None).unwrap(), Prompt::default());
+    fn prompt_is_stored_normalised_and_an_empty_one_not_at_all() {
+        let parsed = parse(&Params::parse(b"prompt=consent+select_account")).unwrap();
+        assert_eq!(parsed.prompt.map(Prompt::as_str), Some("login consent"));
+        assert_eq!(parse(&Params::parse(b"prompt=")).unwrap().prompt, None);
+        assert!(parse(&Params::parse(b"prompt=none+login")).is_err());
     }
 
     #[test]

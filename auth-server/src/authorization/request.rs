@@ -74,7 +74,7 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
     let mut oidc = oidc_request::parse(params).map_err(fail)?;
     bound_if_hybrid(response_type, nonce.as_deref(), &scope).map_err(fail)?;
     oidc.response_type = response_type;
-    oidc.response_mode = response_mode.requested.map(|mode| mode.as_str().to_owned());
+    oidc.response_mode = response_mode.requested;
     if let Some(hint) = single(params, "id_token_hint").map_err(fail)? {
         oidc.expected_subject = Some(hinted_subject(state, &client, hint).await.map_err(fail)?);
     }

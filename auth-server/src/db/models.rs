@@ -9,6 +9,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shared::db::DbBackend;
 
+use crate::domain::pkce::{CodeChallenge, CodeChallengeMethod};
+use crate::domain::prompt::Prompt;
+use crate::domain::response_mode::ResponseMode;
 use crate::domain::response_type::ResponseType;
 use crate::domain::signing_alg::SigningAlgorithm;
 
@@ -76,18 +79,25 @@ pub struct AuthorizationRequest {
     pub redirect_uri_explicit: bool,
     pub scope: String,
     pub state: Option<String>,
-    pub code_challenge: Option<String>,
-    pub code_challenge_method: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
+    pub code_challenge_method: Option<CodeChallengeMethod>,
     pub nonce: Option<String>,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
-    #[diesel(deserialize_as = String, serialize_as = String)]
     pub response_type: ResponseType,
-    pub response_mode: Option<String>,
-    pub prompt: Option<String>,
+    pub response_mode: Option<ResponseMode>,
+    pub prompt: Option<Prompt>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub expected_subject: Option<String>,
+}
+
+impl AuthorizationRequest {
+    /// The mode the answer travels in: the one asked for, else the response type's default.
+    pub fn effective_response_mode(&self) -> ResponseMode {
+        self.response_mode
+            .unwrap_or_else(|| self.response_type.default_mode())
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -112,8 +122,8 @@ pub struct AuthorizationCode {
     pub redirect_uri: String,
     pub redirect_uri_explicit: bool,
     pub scope: String,
-    pub code_challenge: Option<String>,
-    pub code_challenge_method: Option<String>,
+    pub code_challenge: Option<CodeChallenge>,
+    pub code_challenge_method: Option<CodeChallengeMethod>,
     pub nonce: Option<String>,
     pub auth_time: NaiveDateTime,
     pub created_at: NaiveDateTime,
@@ -165,7 +175,6 @@ pub struct Consent {
 #[diesel(treat_none_as_null = true, table_name = signing_keys, check_for_backend(DbBackend))]
 pub struct SigningKeyRow {
     pub kid: String,
-    #[diesel(deserialize_as = String, serialize_as = String)]
     pub alg: SigningAlgorithm,
     /// Sealed with `keys.encryption_key`; see `oidc::keys`.
     pub private_key_sealed: String,

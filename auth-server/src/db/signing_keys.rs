@@ -18,7 +18,7 @@ pub fn insert(conn: &mut DbConn, key: &SigningKeyRow) -> QueryResult<()> {
 /// The key that signs with `alg` now, if any.
 pub fn find_active(conn: &mut DbConn, alg: SigningAlgorithm) -> QueryResult<Option<SigningKeyRow>> {
     signing_keys::table
-        .filter(signing_keys::alg.eq(alg.as_str()))
+        .filter(signing_keys::alg.eq(alg))
         .filter(signing_keys::retired_at.is_null())
         .select(SigningKeyRow::as_select())
         .first(conn)

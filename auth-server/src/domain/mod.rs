@@ -1,11 +1,15 @@
-//! Validated types and the rules on them: no actix, no diesel, no I/O.
+//! Validated types and the rules on them: no actix, no I/O. A type stored in a column derives
+//! diesel's `AsExpression` and `FromSqlRow` and gets its conversion from `shared::text_column!`;
+//! nothing else of diesel belongs here.
 
 pub mod account;
 pub mod client;
 pub mod grant_type;
 pub mod opaque_token;
 pub mod pkce;
+pub mod prompt;
 pub mod redirect_uri;
+pub mod response_mode;
 pub mod response_type;
 pub mod scope;
 pub mod signing_alg;

@@ -1,13 +1,42 @@
 //! PKCE (RFC 7636) as OAuth 2.1 profiles it: the S256 method only, since `plain` offers no protection
 //! once the request is seen.
 
+use std::str::FromStr;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The only method we accept.
-pub const S256: &str = "S256";
+/// A code challenge method. Only S256: `plain` offers no protection once the request is seen
+/// (OAuth 2.1 §4.1.1). Stored in the `code_challenge_method` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum CodeChallengeMethod {
+    S256,
+}
+
+impl CodeChallengeMethod {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CodeChallengeMethod::S256 => "S256",
+        }
+    }
+}
+
+/// Case-sensitive, as RFC 7636 §4.3 spells the names.
+impl FromStr for CodeChallengeMethod {
+    type Err = PkceError;
+
+    fn from_str(value: &str) -> Result<Self, PkceError> {
+        match value {
+            "S256" => Ok(CodeChallengeMethod::S256),
+            _ => Err(PkceError::UnsupportedMethod),
+        }
+    }
+}
+
+shared::text_column!(CodeChallengeMethod);
 
 /// Why a PKCE parameter was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -20,29 +49,25 @@ pub enum PkceError {
     MalformedVerifier,
 }
 
-/// A validated S256 code challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A validated S256 code challenge. Stored in the `code_challenge` column.
+#[derive(Debug, Clone, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub struct CodeChallenge(String);
 
 impl CodeChallenge {
     /// Validates the challenge and its method. A missing method means `plain` (RFC 7636 §4.3),
     /// which is refused.
     pub fn parse(challenge: &str, method: Option<&str>) -> Result<Self, PkceError> {
-        if method != Some(S256) {
-            return Err(PkceError::UnsupportedMethod);
-        }
-        let decodes_to_a_sha256 = URL_SAFE_NO_PAD
-            .decode(challenge)
-            .is_ok_and(|bytes| bytes.len() == 32);
-        if challenge.len() != 43 || !decodes_to_a_sha256 {
-            return Err(PkceError::MalformedChallenge);
-        }
-        Ok(CodeChallenge(challenge.to_owned()))
+        match method {
+            Some(method) => method.parse::<CodeChallengeMethod>()?,
+            None => return Err(PkceError::UnsupportedMethod),
+        };
+        challenge.parse()
     }
 
-    /// Restores a challenge stored after validation.
-    pub fn from_stored(challenge: String) -> Self {
-        CodeChallenge(challenge)
+    /// The method it was sent with (the only one there is).
+    pub fn method(&self) -> CodeChallengeMethod {
+        CodeChallengeMethod::S256
     }
 
     pub fn as_str(&self) -> &str {
@@ -55,6 +80,23 @@ impl CodeChallenge {
         computed.as_bytes().ct_eq(self.0.as_bytes()).into()
     }
 }
+
+/// The challenge's shape: 43 base64url characters that decode to 32 bytes, a SHA-256.
+impl FromStr for CodeChallenge {
+    type Err = PkceError;
+
+    fn from_str(challenge: &str) -> Result<Self, PkceError> {
+        let decodes_to_a_sha256 = URL_SAFE_NO_PAD
+            .decode(challenge)
+            .is_ok_and(|bytes| bytes.len() == 32);
+        if challenge.len() != 43 || !decodes_to_a_sha256 {
+            return Err(PkceError::MalformedChallenge);
+        }
+        Ok(CodeChallenge(challenge.to_owned()))
+    }
+}
+
+shared::text_column!(CodeChallenge);
 
 /// A `code_verifier` of valid length and alphabet.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,8 +2,13 @@
 //! flow, and the hybrid flow for clients that enable it. Nothing that returns an access token from
 //! the authorization endpoint (no implicit flow).
 
-/// A response type we answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+use std::str::FromStr;
+
+use super::response_mode::ResponseMode;
+
+/// A response type we answer. Stored by its name (`response_type` column).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum ResponseType {
     #[default]
     Code,
@@ -17,23 +22,29 @@ impl ResponseType {
             ResponseType::CodeIdToken => "code id_token",
         }
     }
-}
 
-/// The stored form (a TEXT column holds `as_str()`).
-impl From<ResponseType> for String {
-    fn from(response_type: ResponseType) -> String {
-        response_type.as_str().to_owned()
+    /// Where the answer travels when the request names no `response_mode`: the query for a code,
+    /// the fragment once an id_token is in the answer (OAuth 2.0 Multiple Response Types §5).
+    pub const fn default_mode(self) -> ResponseMode {
+        match self {
+            ResponseType::Code => ResponseMode::Query,
+            ResponseType::CodeIdToken => ResponseMode::Fragment,
+        }
     }
 }
 
-impl TryFrom<String> for ResponseType {
-    type Error = String;
+/// The stored name. (The request parameter, whose values come in any order, is read by
+/// `authorization::oidc_request`.)
+impl FromStr for ResponseType {
+    type Err = String;
 
-    fn try_from(stored: String) -> Result<Self, String> {
-        match stored.as_str() {
+    fn from_str(stored: &str) -> Result<Self, String> {
+        match stored {
             "code" => Ok(ResponseType::Code),
             "code id_token" => Ok(ResponseType::CodeIdToken),
             _ => Err(format!("{stored:?} is not a response type")),
         }
     }
 }
+
+shared::text_column!(ResponseType);

@@ -4,8 +4,9 @@ use std::fmt;
 
 use jsonwebtoken::Algorithm;
 
-/// The JWS algorithms an id_token can be signed with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The JWS algorithms an id_token can be signed with. Stored by its JWS name (`signing_keys.alg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum SigningAlgorithm {
     Rs256,
     Es256,
@@ -41,21 +42,6 @@ impl SigningAlgorithm {
     }
 }
 
-/// The stored form (a TEXT column holds the JWS name).
-impl From<SigningAlgorithm> for String {
-    fn from(alg: SigningAlgorithm) -> String {
-        alg.as_str().to_owned()
-    }
-}
-
-impl TryFrom<String> for SigningAlgorithm {
-    type Error = String;
-
-    fn try_from(name: String) -> Result<Self, String> {
-        SigningAlgorithm::parse(&name).ok_or_else(|| format!("{name:?} is not a signing algorithm"))
-    }
-}
-
 impl std::str::FromStr for SigningAlgorithm {
     type Err = String;
 
@@ -64,6 +50,8 @@ impl std::str::FromStr for SigningAlgorithm {
         SigningAlgorithm::parse(name).ok_or_else(|| "one of RS256, ES256, EdDSA".to_owned())
     }
 }
+
+shared::text_column!(SigningAlgorithm);
 
 impl serde::Serialize for SigningAlgorithm {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

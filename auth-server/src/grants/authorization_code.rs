@@ -14,7 +14,7 @@ use crate::db;
 use crate::db::models::AuthorizationCode;
 use crate::domain::client::Client;
 use crate::domain::opaque_token::{self, TokenHash};
-use crate::domain::pkce::{CodeChallenge, CodeVerifier};
+use crate::domain::pkce::CodeVerifier;
 use crate::domain::scope::ScopeSet;
 use crate::domain::time;
 use crate::error::OAuthError;
@@ -106,12 +106,8 @@ fn check_binding(
             "redirect_uri does not match the authorization request",
         ));
     }
-    match (code.code_challenge.as_deref(), verifier) {
-        (Some(challenge), Some(verifier))
-            if CodeChallenge::from_stored(challenge.to_owned()).is_satisfied_by(verifier) =>
-        {
-            Ok(())
-        }
+    match (&code.code_challenge, verifier) {
+        (Some(challenge), Some(verifier)) if challenge.is_satisfied_by(verifier) => Ok(()),
         (Some(_), Some(_)) => Err(OAuthError::invalid_grant(
             "code_verifier does not match the code_challenge",
         )),

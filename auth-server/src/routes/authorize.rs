@@ -13,6 +13,7 @@ use crate::browser::BrowserBinding;
 use crate::db;
 use crate::db::models::AuthorizationRequest;
 use crate::domain::opaque_token::{self, TokenKind};
+use crate::domain::pkce::CodeChallenge;
 use crate::domain::time;
 use crate::error::{ErrorCode, PageError, StoreError};
 use crate::params::Params;
@@ -84,7 +85,7 @@ async fn advance(state: &AppState, http: &HttpRequest, pending: &Pending) -> Res
             state,
             pending.request.redirect_uri.clone(),
             pending.request.state.clone(),
-            ResponseMode::of(&pending.request),
+            pending.request.effective_response_mode(),
         )),
         outcome => outcome,
     }
@@ -105,14 +106,8 @@ async fn remember(
         redirect_uri_explicit: valid.redirect.explicit,
         scope: valid.scope.to_string(),
         state: valid.state,
-        code_challenge: valid
-            .code_challenge
-            .as_ref()
-            .map(|challenge| challenge.as_str().to_owned()),
-        code_challenge_method: valid
-            .code_challenge
-            .as_ref()
-            .map(|_| crate::domain::pkce::S256.to_owned()),
+        code_challenge_method: valid.code_challenge.as_ref().map(CodeChallenge::method),
+        code_challenge: valid.code_challenge,
         nonce: valid.nonce,
         created_at: now,
         expires_at: time::after_secs(now, state.settings.tokens.authorization_request_ttl_secs),

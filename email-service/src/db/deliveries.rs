@@ -27,7 +27,6 @@ pub struct Delivery {
     pub message_id: String,
     pub template: String,
     pub recipient_hint: String,
-    #[diesel(deserialize_as = String, serialize_as = String)]
     pub status: DeliveryStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -38,7 +37,10 @@ pub struct Delivery {
 }
 
 /// Where a delivery stands; stored as its lowercase name in a TEXT column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum, diesel::AsExpression, diesel::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// An attempt began (and, if the process died, may or may not have reached the SMTP server).
@@ -62,17 +64,11 @@ impl DeliveryStatus {
     }
 }
 
-impl From<DeliveryStatus> for String {
-    fn from(status: DeliveryStatus) -> String {
-        status.as_str().to_owned()
-    }
-}
+impl std::str::FromStr for DeliveryStatus {
+    type Err = String;
 
-impl TryFrom<String> for DeliveryStatus {
-    type Error = String;
-
-    fn try_from(stored: String) -> Result<Self, String> {
-        match stored.as_str() {
+    fn from_str(stored: &str) -> Result<Self, String> {
+        match stored {
             "sending" => Ok(DeliveryStatus::Sending),
             "retrying" => Ok(DeliveryStatus::Retrying),
             "sent" => Ok(DeliveryStatus::Sent),
@@ -81,6 +77,8 @@ impl TryFrom<String> for DeliveryStatus {
         }
     }
 }
+
+shared::text_column!(DeliveryStatus);
 
 pub fn find(conn: &mut DbConn, message_id: &str) -> QueryResult<Option<Delivery>> {
     deliveries::table
@@ -99,7 +97,7 @@ pub fn begin_attempt(conn: &mut DbConn, fresh: &Delivery) -> QueryResult<Deliver
         .on_conflict(dsl::message_id)
         .do_update()
         .set((
-            dsl::status.eq(DeliveryStatus::Sending.as_str()),
+            dsl::status.eq(DeliveryStatus::Sending),
             dsl::attempts.eq(dsl::attempts + 1),
             dsl::updated_at.eq(fresh.updated_at),
         ))
@@ -119,7 +117,7 @@ pub fn finish(
     let sent_at = (status == DeliveryStatus::Sent).then_some(now);
     diesel::update(dsl::deliveries.find(message_id))
         .set((
-            dsl::status.eq(status.as_str()),
+            dsl::status.eq(status),
             dsl::last_error.eq(error),
             dsl::updated_at.eq(now),
             dsl::sent_at.eq(sent_at),
@@ -135,7 +133,7 @@ pub fn list(conn: &mut DbConn, status: Option<DeliveryStatus>, limit: i64) -> Qu
         .limit(limit)
         .into_boxed();
     if let Some(status) = status {
-        query = query.filter(deliveries::status.eq(status.as_str()));
+        query = query.filter(deliveries::status.eq(status));
     }
     query.load(conn)
 }

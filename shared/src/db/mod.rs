@@ -10,6 +10,7 @@
 mod connection;
 mod error;
 mod migrations;
+mod text_column;
 mod transaction;
 
 use std::cell::Cell;
