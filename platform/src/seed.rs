@@ -134,7 +134,7 @@ fn ensure_client(conn: &mut DbConn, spec: ClientSpec) -> Result<Option<String>, 
         if spec.public {
             return Ok(None);
         }
-        return Ok(admin::clients::rotate_secret(conn, &client_id)
+        return Ok(admin::clients::rotate_secret(conn, &client_id, None)
             .map_err(failed)?
             .client_secret);
     }

@@ -1,7 +1,9 @@
-//! Client registration. Secrets are generated here (never chosen by the operator), shown once, and
-//! stored as their SHA-256.
+//! Client registration. Secrets are generated here and shown once, or, when the deployment keeps
+//! them in a secret store (compose's `.env`, a Kubernetes Secret), supplied by the operator: at
+//! least 43 characters, as a 256-bit random value encodes. Either way only the SHA-256 is stored.
 
 use chrono::NaiveDateTime;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use shared::db::DbConn;
 
@@ -33,9 +35,16 @@ pub struct ClientSpec {
     /// The legacy resource owner password grant; off unless asked for.
     pub allow_password_grant: bool,
     pub post_logout_redirect_uris: Vec<String>,
+    /// The operator's own secret for a confidential client (`--secret-stdin`); generated when `None`.
+    pub secret: Option<SecretString>,
 }
 
-/// The new client's credentials; the secret is shown this once and never again.
+/// The shortest secret an operator may supply: 32 random bytes in base64url (43 characters);
+/// `openssl rand -hex 32` gives 64.
+pub const MIN_SUPPLIED_SECRET_CHARS: usize = 43;
+
+/// The new client's credentials; a generated secret is shown this once and never again (a supplied
+/// one is not echoed: `None`).
 #[derive(Debug, Serialize)]
 pub struct CreatedClient {
     pub client_id: String,
@@ -82,7 +91,16 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
         Some(chosen) => validate_client_id(chosen)?,
         None => opaque_token::random_id(),
     };
-    let secret = (!spec.public).then(|| opaque_token::generate(TokenKind::ClientSecret));
+    if spec.public && spec.secret.is_some() {
+        return Err(AdminError::invalid(
+            "--secret-stdin",
+            "a public client has no secret",
+        ));
+    }
+    let secret = match spec.public {
+        true => None,
+        false => Some(new_secret(spec.secret.as_ref())?),
+    };
     let now = time::now();
     let row = ClientRow {
         id: client_id.clone(),
@@ -116,7 +134,36 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
     tracing::info!(admin.actor = %actor(), client.id = %client_id, "client created");
     Ok(CreatedClient {
         client_id,
-        client_secret: secret.map(|secret| secret.value),
+        client_secret: secret.and_then(|secret| secret.shown),
+    })
+}
+
+/// A client secret: the hash to store, and the value to show once (only when generated here).
+struct NewSecret {
+    hash: opaque_token::TokenHash,
+    shown: Option<String>,
+}
+
+fn new_secret(supplied: Option<&SecretString>) -> Result<NewSecret, AdminError> {
+    let Some(supplied) = supplied else {
+        let generated = opaque_token::generate(TokenKind::ClientSecret);
+        return Ok(NewSecret {
+            hash: generated.hash,
+            shown: Some(generated.value),
+        });
+    };
+    let value = supplied.expose_secret();
+    let printable = value.bytes().all(|byte| byte.is_ascii_graphic());
+    if value.chars().count() < MIN_SUPPLIED_SECRET_CHARS || value.len() > 512 || !printable {
+        return Err(AdminError::invalid(
+            "--secret-stdin",
+            "a supplied secret is 43 to 512 visible ASCII characters, as random as a generated one \
+             (openssl rand -hex 32)",
+        ));
+    }
+    Ok(NewSecret {
+        hash: opaque_token::hash(value),
+        shown: None,
     })
 }
 
@@ -241,7 +288,11 @@ pub fn show(conn: &mut DbConn, client_id: &str) -> Result<ClientView, AdminError
 
 /// Replaces a confidential client's secret; the old one stops working at once in the database and
 /// within `oauth.client_cache_ttl_ms` in running servers.
-pub fn rotate_secret(conn: &mut DbConn, client_id: &str) -> Result<CreatedClient, AdminError> {
+pub fn rotate_secret(
+    conn: &mut DbConn,
+    client_id: &str,
+    supplied: Option<&SecretString>,
+) -> Result<CreatedClient, AdminError> {
     let row = db::clients::find(conn, client_id)?.ok_or_else(|| not_found(client_id))?;
     if row.is_public {
         return Err(AdminError::invalid(
@@ -249,12 +300,12 @@ pub fn rotate_secret(conn: &mut DbConn, client_id: &str) -> Result<CreatedClient
             "a public client has no secret to rotate",
         ));
     }
-    let secret = opaque_token::generate(TokenKind::ClientSecret);
+    let secret = new_secret(supplied)?;
     db::clients::set_secret_hash(conn, client_id, &secret.hash, time::now())?;
     tracing::info!(admin.actor = %actor(), client.id = %client_id, "client secret rotated");
     Ok(CreatedClient {
         client_id: client_id.to_owned(),
-        client_secret: Some(secret.value),
+        client_secret: secret.shown,
     })
 }
 

@@ -51,6 +51,10 @@ fn clients(conn: &mut DbConn, command: ClientsCommand) -> Result<(), CliError> {
                 allow_hybrid: args.allow_hybrid,
                 allow_password_grant: args.allow_password_grant,
                 post_logout_redirect_uris: args.post_logout_redirect_uris,
+                secret: args
+                    .secret_stdin
+                    .then(|| read_stdin_line("--secret-stdin"))
+                    .transpose()?,
             };
             let created = admin::clients::create(conn, &spec)?;
             print_credentials(&created, args.output.json)
@@ -86,8 +90,15 @@ fn clients(conn: &mut DbConn, command: ClientsCommand) -> Result<(), CliError> {
                 ]
             })
         }
-        ClientsCommand::RotateSecret { client_id, output } => {
-            let rotated = admin::clients::rotate_secret(conn, &client_id)?;
+        ClientsCommand::RotateSecret {
+            client_id,
+            secret_stdin,
+            output,
+        } => {
+            let supplied = secret_stdin
+                .then(|| read_stdin_line("--secret-stdin"))
+                .transpose()?;
+            let rotated = admin::clients::rotate_secret(conn, &client_id, supplied.as_ref())?;
             print_credentials(&rotated, output.json)
         }
         ClientsCommand::Delete { client_id } => {
@@ -107,7 +118,7 @@ fn users(conn: &mut DbConn, command: UsersCommand) -> Result<(), CliError> {
             password_stdin: _,
             output,
         } => {
-            let password = read_password()?;
+            let password = read_stdin_line("--password-stdin")?;
             let spec = admin::users::UserSpec {
                 username,
                 email,
@@ -140,7 +151,7 @@ fn users(conn: &mut DbConn, command: UsersCommand) -> Result<(), CliError> {
             username,
             password_stdin: _,
         } => {
-            let password = read_password()?;
+            let password = read_stdin_line("--password-stdin")?;
             admin::users::set_password(conn, &username, &password)?;
             println!("password of {username} set; their sessions and tokens were revoked");
             Ok(())
@@ -214,19 +225,16 @@ fn keys(conn: &mut DbConn, settings: &Settings, command: KeysCommand) -> Result<
     }
 }
 
-/// The first line of standard input, without its line ending.
-fn read_password() -> Result<SecretString, CliError> {
+/// The first line of standard input, without its line ending (for the `--*-stdin` flag `flag`).
+fn read_stdin_line(flag: &str) -> Result<SecretString, CliError> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|error| {
-        CliError::Other(anyhow::anyhow!(
-            "cannot read the password from standard input: {error}"
-        ))
-    })?;
-    let password = line.trim_end_matches(['\r', '\n']).to_owned();
-    if password.is_empty() {
-        return Err(CliError::Usage(
-            "--password-stdin: standard input held no password".to_owned(),
-        ));
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|error| CliError::Other(anyhow::anyhow!("{flag}: cannot read standard input: {error}")))?;
+    let value = line.trim_end_matches(['\r', '\n']).to_owned();
+    if value.is_empty() {
+        return Err(CliError::Usage(format!("{flag}: standard input held nothing")));
     }
-    Ok(SecretString::from(password))
+    Ok(SecretString::from(value))
 }

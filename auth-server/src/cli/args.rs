@@ -73,6 +73,10 @@ pub enum ClientsCommand {
     /// Replace a confidential client's secret; the new one is printed once.
     RotateSecret {
         client_id: String,
+        /// Use the first line of standard input as the new secret instead of generating one
+        /// (43 to 512 visible ASCII characters; it is not printed).
+        #[arg(long)]
+        secret_stdin: bool,
         #[command(flatten)]
         output: JsonFlag,
     },
@@ -118,6 +122,11 @@ pub struct CreateClientArgs {
     /// Where RP-initiated logout may return, matched exactly; repeat for several.
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// A confidential client's secret from the first line of standard input, for deployments that
+    /// keep secrets in a store (43 to 512 visible ASCII characters; it is not printed). Generated
+    /// when absent.
+    #[arg(long)]
+    pub secret_stdin: bool,
     #[command(flatten)]
     pub output: JsonFlag,
 }

@@ -245,3 +245,83 @@ async fn a_chosen_client_id_is_kept_and_a_bad_one_exits_2_naming_the_flag() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--client-id"));
 }
+
+#[tokio::test]
+async fn a_secret_supplied_on_standard_input_is_the_one_that_works_and_is_never_printed() {
+    let app = spawn_app().await;
+    let url = app.database_url().to_owned();
+    let supplied = "b3f1d1c8a0e94f6fa2d7c1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0";
+    let created = auth_server(
+        &url,
+        &[
+            "clients",
+            "create",
+            "--client-id",
+            "gateway",
+            "--name",
+            "Gateway",
+            "--grant-type",
+            "client_credentials",
+            "--secret-stdin",
+            "--json",
+        ],
+        Some(&format!("{supplied}\n")),
+    );
+    assert!(created.status.success(), "{created:?}");
+    assert_eq!(stdout_json(&created)["client_secret"], serde_json::Value::Null);
+    assert!(!String::from_utf8_lossy(&created.stdout).contains(supplied));
+    let token = |secret: &'static str| {
+        app.post_form(
+            "/oauth2/token",
+            &[("grant_type", "client_credentials")],
+            Some(("gateway", secret)),
+        )
+    };
+    assert_eq!(token(supplied).await.status(), 200);
+
+    let replacement = "Zm9vYmFyLWJhei1xdXV4LTAxMjM0NTY3ODktYWJjZGVmZ2hpams";
+    let rotated = auth_server(
+        &url,
+        &["clients", "rotate-secret", "gateway", "--secret-stdin"],
+        Some(&format!("{replacement}\n")),
+    );
+    assert!(rotated.status.success(), "{rotated:?}");
+    assert!(!String::from_utf8_lossy(&rotated.stdout).contains(replacement));
+    assert_eq!(token(supplied).await.status(), 401);
+    assert_eq!(token(replacement).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_short_or_blank_supplied_secret_is_refused_naming_the_flag() {
+    let app = spawn_app().await;
+    let url = app.database_url().to_owned();
+    let create = |stdin: &str| {
+        auth_server(
+            &url,
+            &[
+                "clients",
+                "create",
+                "--name",
+                "Svc",
+                "--grant-type",
+                "client_credentials",
+                "--secret-stdin",
+            ],
+            Some(stdin),
+        )
+    };
+    for stdin in [
+        "too-short-to-be-random\n",
+        "\n",
+        &format!("{} with spaces\n", "x".repeat(43)),
+    ] {
+        let refused = create(stdin);
+        assert_eq!(refused.status.code(), Some(2), "{stdin:?}: {refused:?}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("--secret-stdin"),
+            "{refused:?}"
+        );
+    }
+    let listed = stdout_json(&auth_server(&url, &["clients", "list", "--json"], None));
+    assert_eq!(listed, serde_json::json!([]), "nothing half-written");
+}

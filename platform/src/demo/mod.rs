@@ -7,6 +7,7 @@
 //! - The demo API's upstream (`echo`): the gateway routes `/api/...` to it, and it answers with the
 //!   identity the gateway vouched for (verified with the gateway's JWKS).
 
+pub mod api;
 mod echo;
 mod sign_in;
 
