@@ -10,6 +10,13 @@
 
 BEGIN;
 
+-- Only the two services may connect (the owner may, as owner), and they may use the schema but not
+-- create in it.
+REVOKE ALL ON DATABASE :"DBNAME" FROM PUBLIC;
+GRANT CONNECT ON DATABASE :"DBNAME" TO :"auth_service", :"jobs_service";
+REVOKE ALL ON SCHEMA public FROM PUBLIC;
+GRANT USAGE ON SCHEMA public TO :"auth_service", :"jobs_service";
+
 -- Start from nothing, so a right removed here is removed from the database too.
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"auth_service", :"jobs_service";
 

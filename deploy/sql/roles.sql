@@ -7,8 +7,10 @@
 --        -v email_owner=email_owner -v email_service=email_service \
 --        -v auth_owner_password=... (one *_password per role) -f roles.sql
 --
--- Owners run the migrations and own every table; services get rights on tables only (granted
--- after the migrations by auth-grants.sql and email-grants.sql) and can create nothing.
+-- Owners run the migrations and own every table; services get their rights from the owners, after
+-- the migrations (auth-grants.sql, email-grants.sql: who may connect, and to which tables), and can
+-- create nothing. On Kubernetes, CloudNativePG makes these roles and databases instead
+-- (deploy/k8s/base/database.yaml); the grants files are the same.
 --   auth_owner     owns the auth database: the auth-server's and the jobs-service's migrations
 --   auth_service   the auth-server: reads and writes the auth-server's tables
 --   jobs_service   the jobs-service: its own tables, inserts into the outbox, reads and deletes
@@ -24,21 +26,3 @@ CREATE ROLE :"email_service" LOGIN PASSWORD :'email_service_password';
 
 CREATE DATABASE :"auth_db" OWNER :"auth_owner";
 CREATE DATABASE :"email_db" OWNER :"email_owner";
-
--- Only the platform's roles may connect, each to its own database.
-REVOKE ALL ON DATABASE :"auth_db" FROM PUBLIC;
-REVOKE ALL ON DATABASE :"email_db" FROM PUBLIC;
-GRANT CONNECT ON DATABASE :"auth_db" TO :"auth_service", :"jobs_service";
-GRANT CONNECT ON DATABASE :"email_db" TO :"email_service";
-
--- In each database the owner owns the public schema (the tables go there); services may use it
--- but not create in it.
-\connect :"auth_db"
-ALTER SCHEMA public OWNER TO :"auth_owner";
-REVOKE ALL ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO :"auth_service", :"jobs_service";
-
-\connect :"email_db"
-ALTER SCHEMA public OWNER TO :"email_owner";
-REVOKE ALL ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO :"email_service";
