@@ -201,3 +201,65 @@ fn the_email_service_owns_its_database_and_cannot_reach_the_auth_database() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn a_service_waits_for_the_migration_job_with_read_access_only_and_concurrent_jobs_migrate_once() {
+    let databases = PlatformDatabases::create();
+    let auth_service = databases.url("auth_service", "auth");
+    let env = [("DATABASE_URL", auth_service.as_str())];
+
+    // Nothing applied yet: the wait gives up after its limit, saying why.
+    let early = support::command("auth-server", &["migrate", "--wait", "1"], &env, None);
+    assert_eq!(early.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("not applied yet"),
+        "{early:?}"
+    );
+
+    // A waiting service, then two migration runs at once (a Job started twice): each migration is
+    // applied once, both runs succeed, and the waiting service goes on.
+    let waiting = std::process::Command::new(support::binary("auth-server"))
+        .args(["migrate", "--wait", "60"])
+        .env_clear()
+        .env("DATABASE_URL", &auth_service)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let auth_owner = databases.url("auth_owner", "auth");
+    let migrations: Vec<_> = (0..2)
+        .map(|_| {
+            let url = auth_owner.clone();
+            std::thread::spawn(move || run("auth-server", &["migrate"], &[("DATABASE_URL", &url)], None))
+        })
+        .collect();
+    let applied: usize = migrations
+        .into_iter()
+        .map(|run| {
+            let output = run.join().unwrap();
+            let line = String::from_utf8_lossy(&output.stdout).into_owned();
+            line.split_whitespace().next().unwrap().parse::<usize>().unwrap()
+        })
+        .sum();
+    let known = std::fs::read_dir(repository().join("auth-server/migrations"))
+        .unwrap()
+        .count();
+    assert_eq!(applied, known, "every migration applied exactly once");
+    // The rest of the Job: the jobs-service's migrations, then the rights.
+    run(
+        "jobs-service",
+        &["migrate"],
+        &[("DATABASE_URL", &auth_owner)],
+        None,
+    );
+    let email_owner = databases.url("email_owner", "email");
+    run(
+        "email-service",
+        &["migrate"],
+        &[("DATABASE_URL", &email_owner)],
+        None,
+    );
+    databases.grant();
+    let waited = waiting.wait_with_output().unwrap();
+    assert!(waited.status.success(), "{waited:?}");
+}

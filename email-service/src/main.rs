@@ -22,7 +22,12 @@ enum Command {
     /// Consume email commands and deliver them (the default).
     Serve,
     /// Apply pending migrations of the delivery records and exit.
-    Migrate,
+    Migrate {
+        /// Apply nothing: wait until another process (the migration Job) has applied every
+        /// migration this binary knows, at most SECONDS; exit 1 if it has not by then.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+    },
     /// Queue a test email through the broker, like any other email.
     SendTest {
         /// The recipient.
@@ -97,9 +102,18 @@ async fn main() -> ExitCode {
 async fn operate(settings: Settings, command: Command) -> anyhow::Result<serde_json::Value> {
     Ok(match command {
         Command::Serve => unreachable!("handled by main"),
-        Command::Migrate => {
+        Command::Migrate { wait: None } => {
             let applied = email_service::startup::migrate(&build_pool(&settings.database)).await?;
             serde_json::json!({ "applied": applied })
+        }
+        Command::Migrate { wait: Some(seconds) } => {
+            let session = shared::db::SessionSettings {
+                statement_timeout_ms: settings.database.statement_timeout_ms,
+            };
+            let url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
+            let timeout = std::time::Duration::from_secs(seconds);
+            shared::db::wait_until_migrated(&url, &session, email_service::db::MIGRATIONS, timeout).await?;
+            serde_json::json!({ "migrated": true })
         }
         Command::SendTest { to } => admin::send_test(&settings, &to).await?,
         Command::Deliveries {

@@ -25,7 +25,12 @@ enum Command {
     /// Serve /healthz, /readyz, /metrics and run the enabled jobs on their schedules (the default).
     Serve,
     /// Apply the jobs-service's pending database migrations, then exit.
-    Migrate,
+    Migrate {
+        /// Apply nothing: wait until another process (the migration Job) has applied every
+        /// migration this binary knows, at most SECONDS; exit 1 if it has not by then.
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+    },
     /// Run one job once, now, whether or not it is enabled (for a Kubernetes CronJob or an
     /// operator). Exits 0 when it succeeded or another runner holds it, 1 when it failed.
     Run {
@@ -60,7 +65,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => shared::cli::run_with_settings(cli.config, serve).await,
-        Command::Migrate => shared::cli::run_with_settings(cli.config, migrate).await,
+        Command::Migrate { wait } => {
+            shared::cli::run_with_settings(cli.config, move |settings| migrate(settings, wait)).await
+        }
         Command::Run { job } => {
             shared::cli::run_with_settings(cli.config, move |settings| run_job(settings, job)).await
         }
@@ -81,10 +88,21 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(application.run_until_stopped().await?)
 }
 
-async fn migrate(settings: Settings) -> anyhow::Result<()> {
+/// `migrate`, or with `--wait SECONDS`, waiting for another process to have migrated.
+async fn migrate(settings: Settings, wait: Option<u64>) -> anyhow::Result<()> {
     shared::telemetry::init_for_cli(&settings.log);
-    let applied = startup::migrate(&shared::db::build_pool(&settings.database)).await?;
-    println!("{} migration(s) applied", applied.len());
+    let Some(seconds) = wait else {
+        let applied = startup::migrate(&shared::db::build_pool(&settings.database)).await?;
+        println!("{} migration(s) applied", applied.len());
+        return Ok(());
+    };
+    let session = shared::db::SessionSettings {
+        statement_timeout_ms: settings.database.statement_timeout_ms,
+    };
+    let url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
+    let timeout = std::time::Duration::from_secs(seconds);
+    shared::db::wait_until_migrated(&url, &session, jobs_service::db::MIGRATIONS, timeout).await?;
+    println!("the database has every migration");
     Ok(())
 }
 

@@ -22,7 +22,7 @@ pub(super) fn run(settings: &Settings, command: AdminCommand) -> Result<(), CliE
         ))
     })?;
     match command {
-        AdminCommand::Migrate => {
+        AdminCommand::Migrate(_) => {
             let applied =
                 shared::db::run_migrations(&mut conn, crate::db::MIGRATIONS).map_err(CliError::Other)?;
             println!("{} migration(s) applied", applied.len());

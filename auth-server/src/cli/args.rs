@@ -34,7 +34,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Apply pending database migrations, then exit.
-    Migrate,
+    Migrate(MigrateArgs),
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
@@ -47,6 +47,14 @@ pub enum AdminCommand {
     /// Manage the id_token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Apply nothing: wait until another process (the migration Job) has applied every migration
+    /// this binary knows, at most SECONDS; exit 1 if it has not by then. Needs only read access.
+    #[arg(long, value_name = "SECONDS")]
+    pub wait: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

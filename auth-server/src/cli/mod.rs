@@ -26,6 +26,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
+        Command::Admin(AdminCommand::Migrate(MigrateArgs { wait: Some(seconds) })) => {
+            shared::telemetry::init_for_cli(&settings.log);
+            wait_until_migrated(&settings, seconds).await
+        }
         Command::Admin(command) => {
             shared::telemetry::init_for_cli(&settings.log);
             tokio::task::spawn_blocking(move || admin::run(&settings, command))
@@ -60,6 +64,22 @@ impl From<AdminError> for CliError {
             other => CliError::Other(other.into()),
         }
     }
+}
+
+/// `migrate --wait SECONDS`.
+async fn wait_until_migrated(settings: &Settings, seconds: u64) -> Result<(), CliError> {
+    use secrecy::ExposeSecret;
+
+    let session = shared::db::SessionSettings {
+        statement_timeout_ms: settings.database.statement_timeout_ms,
+    };
+    let timeout = std::time::Duration::from_secs(seconds);
+    let url = settings.database.url.expose_secret();
+    shared::db::wait_until_migrated(url, &session, crate::db::MIGRATIONS, timeout)
+        .await
+        .map_err(CliError::Other)?;
+    println!("the database has every migration");
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> Result<(), CliError> {

@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 
 pub use connection::{Backend, DbBackend, DbConn, MultiBackend, SessionSettings, connect};
 pub use error::{DbError, StoreError, is_connection_failure, is_unavailable};
-pub use migrations::{Migrations, migrate, run_migrations};
+pub use migrations::{Migrations, migrate, pending_versions, run_migrations, wait_until_migrated};
 pub use transaction::transaction;
 
 use crate::configuration::DatabaseSettings;
