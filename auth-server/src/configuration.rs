@@ -11,6 +11,11 @@ use shared::telemetry::LogSettings;
 pub struct Settings {
     /// `host:port` to listen on (`AUTH_LISTEN_ADDR`).
     pub listen_addr: String,
+    /// `host:port` of `/healthz`, `/readyz` and `/metrics` (`AUTH_ADMIN_LISTEN_ADDR`); empty: they are
+    /// served on `listen_addr`.
+    pub admin_listen_addr: String,
+    /// TLS of the listeners, and the CA bundle the service's HTTPS clients trust (`AUTH_TLS__*`).
+    pub tls: shared::server::tls::TlsSettings,
     /// The public base URL of this server (`AUTH_ISSUER`): the `iss` of every response and the base of
     /// every endpoint URL in the metadata.
     pub issuer: String,

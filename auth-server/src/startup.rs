@@ -3,7 +3,6 @@
 use std::net::TcpListener;
 
 use actix_web::web;
-use anyhow::Context;
 use shared::db::{DbPool, build_pool};
 use shared::health::{Readiness, database_check};
 use shared::messaging::bus::{Bus, InProcessBus};
@@ -11,7 +10,7 @@ use shared::messaging::publisher::Publisher;
 use shared::messaging::relay::OutboxRelay;
 use shared::messaging::supervisor::Supervisor;
 use shared::messaging::topology::Topology;
-use shared::server::HttpService;
+use shared::server::{HttpService, ListenSettings, Listeners};
 use tokio_util::sync::CancellationToken;
 
 use crate::configuration::Settings;
@@ -35,20 +34,24 @@ struct Relaying {
 }
 
 impl Application {
-    /// Binds `settings.listen_addr` and builds the server.
+    /// Binds `settings.listen_addr` (and `admin_listen_addr`, with `tls`) and builds the server.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let listener = TcpListener::bind(&settings.listen_addr)
-            .with_context(|| format!("cannot listen on {} (listen_addr)", settings.listen_addr))?;
-        Self::build_with_listener(settings, listener).await
+        let listeners = Listeners::bind(ListenSettings {
+            listen_addr: &settings.listen_addr,
+            admin_listen_addr: &settings.admin_listen_addr,
+            tls: &settings.tls,
+            env_prefix: "AUTH",
+        })?;
+        Self::build_with_listener(settings, listeners).await
     }
 
     /// Builds the server on an already bound listener (tests bind port 0 first to learn the issuer).
     /// Its outbox relay publishes to RabbitMQ.
     pub async fn build_with_listener(
         settings: Settings,
-        listener: TcpListener,
+        listener: impl Into<Listeners>,
     ) -> anyhow::Result<Application> {
-        Self::build_with(settings, listener, None).await
+        Self::build_with(settings, listener.into(), None).await
     }
 
     /// Builds the server for the one-process platform: its outbox relay hands messages to the
@@ -58,12 +61,12 @@ impl Application {
         listener: TcpListener,
         bus: InProcessBus,
     ) -> anyhow::Result<Application> {
-        Self::build_with(settings, listener, Some(bus)).await
+        Self::build_with(settings, listener.into(), Some(bus)).await
     }
 
     async fn build_with(
         settings: Settings,
-        listener: TcpListener,
+        listeners: Listeners,
         in_process: Option<InProcessBus>,
     ) -> anyhow::Result<Application> {
         // Refuse to serve without the key that seals the signing keys, before touching anything.
@@ -108,7 +111,7 @@ impl Application {
             routes::configure(cfg);
         };
         Ok(Application {
-            http: HttpService::start(listener, workers, shutdown, readiness, routes)?,
+            http: HttpService::start(listeners, workers, shutdown, readiness, routes)?,
             messaging,
         })
     }

@@ -6,13 +6,12 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::web;
-use anyhow::Context;
 use shared::db::{DbPool, build_pool};
 use shared::health::{Readiness, ReadinessCheck, database_check};
 use shared::messaging::bus::InProcessBus;
 use shared::messaging::publisher::Publisher;
 use shared::messaging::supervisor::Supervisor;
-use shared::server::HttpService;
+use shared::server::{HttpService, ListenSettings, Listeners};
 
 use crate::amqp_consumer::AmqpConsumer;
 use crate::configuration::{Settings, TransportKind};
@@ -33,17 +32,21 @@ pub struct Application {
 impl Application {
     /// Binds `settings.listen_addr` (port 0 picks a free port) and builds the service.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let listener = TcpListener::bind(&settings.listen_addr)
-            .with_context(|| format!("cannot listen on {} (listen_addr)", settings.listen_addr))?;
-        Self::build_with_listener(settings, listener).await
+        let listeners = Listeners::bind(ListenSettings {
+            listen_addr: &settings.listen_addr,
+            admin_listen_addr: &settings.admin_listen_addr,
+            tls: &settings.tls,
+            env_prefix: "EMAIL",
+        })?;
+        Self::build_with_listener(settings, listeners).await
     }
 
     /// Builds the service on an already bound listener, consuming from RabbitMQ.
     pub async fn build_with_listener(
         settings: Settings,
-        listener: TcpListener,
+        listener: impl Into<Listeners>,
     ) -> anyhow::Result<Application> {
-        Self::build_with(settings, listener, None).await
+        Self::build_with(settings, listener.into(), None).await
     }
 
     /// Builds the service for the one-process platform: it consumes from `bus`, to which the
@@ -53,12 +56,12 @@ impl Application {
         listener: TcpListener,
         bus: &InProcessBus,
     ) -> anyhow::Result<Application> {
-        Self::build_with(settings, listener, Some(bus)).await
+        Self::build_with(settings, listener.into(), Some(bus)).await
     }
 
     async fn build_with(
         settings: Settings,
-        listener: TcpListener,
+        listeners: Listeners,
         in_process_bus: Option<&InProcessBus>,
     ) -> anyhow::Result<Application> {
         let templates = Templates::load(&settings.templates_dir)?;
@@ -114,7 +117,7 @@ impl Application {
             }
         };
         let http = HttpService::start(
-            listener,
+            listeners,
             settings.workers,
             settings.shutdown,
             Readiness::new(checks),

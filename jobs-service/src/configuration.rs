@@ -11,6 +11,11 @@ use shared::telemetry::LogSettings;
 pub struct Settings {
     /// `host:port` to listen on (`JOBS_LISTEN_ADDR`).
     pub listen_addr: String,
+    /// `host:port` of `/healthz`, `/readyz` and `/metrics` (`JOBS_ADMIN_LISTEN_ADDR`); empty: they are
+    /// served on `listen_addr`.
+    pub admin_listen_addr: String,
+    /// TLS of the listeners, and the CA bundle the service's HTTPS clients trust (`JOBS_TLS__*`).
+    pub tls: shared::server::tls::TlsSettings,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
     pub log: LogSettings,

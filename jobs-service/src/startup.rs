@@ -1,14 +1,12 @@
 //! Building the application on a bound listener: the standard endpoints and middleware of
 //! `shared::server::HttpService`, this service's readiness checks, and the job scheduler.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use shared::db::{DbPool, build_pool};
 use shared::health::{Readiness, database_check};
-use shared::server::HttpService;
+use shared::server::{HttpService, ListenSettings, Listeners};
 
 use crate::configuration::Settings;
 use crate::scheduler::Scheduler;
@@ -23,15 +21,19 @@ pub struct Application {
 impl Application {
     /// Binds `settings.listen_addr` (port 0 picks a free port) and builds the server.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let listener = TcpListener::bind(&settings.listen_addr)
-            .with_context(|| format!("cannot listen on {} (listen_addr)", settings.listen_addr))?;
-        Self::build_with_listener(settings, listener).await
+        let listeners = Listeners::bind(ListenSettings {
+            listen_addr: &settings.listen_addr,
+            admin_listen_addr: &settings.admin_listen_addr,
+            tls: &settings.tls,
+            env_prefix: "JOBS",
+        })?;
+        Self::build_with_listener(settings, listeners).await
     }
 
     /// Builds the server on an already bound listener, and starts the schedule.
     pub async fn build_with_listener(
         settings: Settings,
-        listener: TcpListener,
+        listener: impl Into<Listeners>,
     ) -> anyhow::Result<Application> {
         let pool = build_pool(&settings.database);
         if settings.database.migrate_on_start {
@@ -42,7 +44,7 @@ impl Application {
         let readiness = Readiness::new(vec![("database", database_check(pool.clone()))]);
         let shutdown_timeout = Duration::from_millis(settings.shutdown.timeout_ms);
         let http = HttpService::start(
-            listener,
+            listener.into(),
             settings.workers,
             settings.shutdown.clone(),
             readiness,

@@ -3,6 +3,7 @@
 //! retries with jittered backoff for transient failures only, a retry budget, and an overall
 //! deadline. Pipeline, outermost first: deadline, retry (budgeted), breaker, attempt timeout.
 
+use shared::server::tls::TlsSettings;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -53,8 +54,11 @@ pub struct IntrospectionClient {
 }
 
 impl IntrospectionClient {
-    pub fn new(settings: IntrospectionSettings) -> anyhow::Result<IntrospectionClient> {
-        let http = reqwest::Client::builder()
+    /// A client of `settings.url`; an `https` URL is verified against the system's roots and
+    /// `tls.ca_file`.
+    pub fn new(settings: IntrospectionSettings, tls: &TlsSettings) -> anyhow::Result<IntrospectionClient> {
+        let http = tls
+            .trust(reqwest::Client::builder())?
             .connect_timeout(Duration::from_millis(settings.attempt_timeout_ms))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;

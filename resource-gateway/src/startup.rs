@@ -1,13 +1,11 @@
 //! Building the gateway on a bound listener: the standard endpoints and middleware of
 //! `shared::server::HttpService`, the JWKS, the catch-all proxy route, and route reload on SIGHUP.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 use actix_web::web;
-use anyhow::Context;
 use shared::health::Readiness;
-use shared::server::HttpService;
+use shared::server::{HttpService, ListenSettings, Listeners};
 
 use crate::configuration::Settings;
 use crate::proxy;
@@ -23,16 +21,20 @@ pub struct Application {
 impl Application {
     /// Binds `settings.listen_addr` (port 0 picks a free port) and builds the server.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let listener = TcpListener::bind(&settings.listen_addr)
-            .with_context(|| format!("cannot listen on {} (listen_addr)", settings.listen_addr))?;
-        Self::build_with_listener(settings, listener).await
+        let listeners = Listeners::bind(ListenSettings {
+            listen_addr: &settings.listen_addr,
+            admin_listen_addr: &settings.admin_listen_addr,
+            tls: &settings.tls,
+            env_prefix: "GATEWAY",
+        })?;
+        Self::build_with_listener(settings, listeners).await
     }
 
     /// Builds the server on an already bound listener. A bad routes file stops the start with a
     /// message naming the route and the field.
     pub async fn build_with_listener(
         settings: Settings,
-        listener: TcpListener,
+        listener: impl Into<Listeners>,
     ) -> anyhow::Result<Application> {
         // Before anything records a metric (the breakers report their initial state when built).
         let _ = shared::observability::prometheus_handle();
@@ -64,7 +66,7 @@ impl Application {
         // outage is answered per request, 503, and must not take every replica out of rotation).
         let readiness = Readiness::new(Vec::new());
         let service = HttpService::start(
-            listener,
+            listener.into(),
             settings.workers,
             settings.shutdown,
             readiness,

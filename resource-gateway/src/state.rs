@@ -21,12 +21,15 @@ pub struct GatewayState {
 impl GatewayState {
     /// The state around `routes`, the table that route reloads replace.
     pub fn new(settings: &Settings, routes: SharedRoutes) -> anyhow::Result<GatewayState> {
-        let client = Arc::new(IntrospectionClient::new(settings.introspection.clone())?);
+        let client = Arc::new(IntrospectionClient::new(
+            settings.introspection.clone(),
+            &settings.tls,
+        )?);
         Ok(GatewayState {
             routes,
             verifier: TokenVerifier::new(client, &settings.cache),
             signer: IdentitySigner::new(settings.identity.clone())?,
-            forwarder: Forwarder::new(settings.upstream.clone()),
+            forwarder: Forwarder::new(settings.upstream.clone(), settings.tls.clone()),
             rate_limits: RateLimits::default(),
         })
     }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, reason = "each test binary uses part of this module")]
 
+pub mod in_process;
 pub mod roles;
 
 use std::path::{Path, PathBuf};

@@ -2,15 +2,13 @@
 //! routes `/api/...` to in the compose cluster and on Kubernetes, where the one-process platform
 //! serves it in-process instead. It trusts nothing but the identity token the gateway signs.
 
-use std::net::TcpListener;
-
 use actix_web::web;
-use anyhow::Context;
 use serde::Deserialize;
 use shared::configuration::{Layered, ShutdownSettings};
 use shared::health::Readiness;
 use shared::identity::{IdentitySettings, IdentityVerifier};
-use shared::server::HttpService;
+use shared::server::tls::TlsSettings;
+use shared::server::{HttpService, ListenSettings, Listeners};
 use shared::telemetry::LogSettings;
 
 use super::echo;
@@ -20,6 +18,10 @@ use super::echo;
 pub struct DemoApiSettings {
     /// `host:port` to listen on (`DEMO_LISTEN_ADDR`).
     pub listen_addr: String,
+    /// `host:port` of `/healthz`, `/readyz` and `/metrics`; empty: on `listen_addr`.
+    pub admin_listen_addr: String,
+    /// TLS of the listeners, and the CA bundle trusted for the gateway's JWKS (`DEMO_TLS__*`).
+    pub tls: TlsSettings,
     pub workers: usize,
     pub log: LogSettings,
     pub shutdown: ShutdownSettings,
@@ -35,11 +37,15 @@ impl Layered for DemoApiSettings {
 /// Serves `/echo` and `/echo/...` until SIGTERM, with the standard health and metrics endpoints.
 pub async fn serve(settings: DemoApiSettings) -> anyhow::Result<()> {
     shared::telemetry::init("demo-api", &settings.log);
-    let verifier = web::Data::new(IdentityVerifier::new(&settings.identity)?);
-    let listener = TcpListener::bind(&settings.listen_addr)
-        .with_context(|| format!("cannot listen on {} (DEMO_LISTEN_ADDR)", settings.listen_addr))?;
+    let verifier = web::Data::new(IdentityVerifier::with_tls(&settings.identity, &settings.tls)?);
+    let listeners = Listeners::bind(ListenSettings {
+        listen_addr: &settings.listen_addr,
+        admin_listen_addr: &settings.admin_listen_addr,
+        tls: &settings.tls,
+        env_prefix: "DEMO",
+    })?;
     let service = HttpService::start(
-        listener,
+        listeners,
         settings.workers,
         settings.shutdown.clone(),
         Readiness::new(Vec::new()),

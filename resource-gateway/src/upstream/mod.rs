@@ -6,6 +6,7 @@
 
 mod headers;
 
+use shared::server::tls::TlsSettings;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct UpstreamClient(reqwest::Client);
 /// Sends requests to upstreams.
 pub struct Forwarder {
     settings: UpstreamSettings,
+    /// What the clients trust (`tls.ca_file`).
+    tls: TlsSettings,
     breakers: Mutex<HashMap<String, Breaker>>,
 }
 
@@ -56,16 +59,21 @@ enum Attempt {
 }
 
 impl Forwarder {
-    pub fn new(settings: UpstreamSettings) -> Forwarder {
+    /// Forwards with `settings`; `https` upstreams are verified against the system's roots and
+    /// `tls.ca_file`.
+    pub fn new(settings: UpstreamSettings, tls: TlsSettings) -> Forwarder {
         Forwarder {
             settings,
+            tls,
             breakers: Mutex::new(HashMap::new()),
         }
     }
 
     /// The HTTP client of one worker thread (see [`UpstreamClient`]).
     pub fn client(&self) -> anyhow::Result<UpstreamClient> {
-        let client = reqwest::Client::builder()
+        let client = self
+            .tls
+            .trust(reqwest::Client::builder())?
             .connect_timeout(Duration::from_millis(self.settings.connect_timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(30))

@@ -5,6 +5,7 @@
 //! made-up key ids cannot turn into a flood on the gateway. The algorithm is pinned to EdDSA and
 //! only Ed25519 keys are taken from the JWKS; the token's own `alg` only ever causes a refusal.
 
+use crate::server::tls::TlsSettings;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -35,13 +36,19 @@ pub struct IdentityVerifier {
 impl IdentityVerifier {
     /// Builds the verifier without fetching anything, so a service starts while the gateway is down.
     pub fn new(settings: &IdentitySettings) -> anyhow::Result<IdentityVerifier> {
+        Self::with_tls(settings, &TlsSettings::default())
+    }
+
+    /// As [`new`](Self::new), the JWKS fetched trusting `tls.ca_file` besides the system's roots.
+    pub fn with_tls(settings: &IdentitySettings, tls: &TlsSettings) -> anyhow::Result<IdentityVerifier> {
         // With two crypto backends compiled in, jsonwebtoken has no default and would panic on first use.
         anyhow::ensure!(
             jsonwebtoken::crypto::CryptoProvider::try_get_default().is_some(),
             "jsonwebtoken has no default crypto provider (are both of its backends enabled?)"
         );
         let timeout = Duration::from_millis(settings.jwks_timeout_ms);
-        let client = reqwest::Client::builder()
+        let client = tls
+            .trust(reqwest::Client::builder())?
             .connect_timeout(timeout)
             .timeout(timeout)
             .build()

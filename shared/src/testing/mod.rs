@@ -95,3 +95,4 @@ pub mod load;
 mod quoted_printable;
 pub mod schema;
 pub mod smtp_sink;
+pub mod tls;
