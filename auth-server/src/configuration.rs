@@ -100,6 +100,10 @@ pub struct KeySettings {
     /// Base64 of 32 random bytes (`AUTH_KEYS__ENCRYPTION_KEY`): seals the private keys at rest.
     /// Required to serve; never put in a YAML file.
     pub encryption_key: Option<secrecy::SecretString>,
+    /// While the key-encryption key changes (`AUTH_KEYS__PREVIOUS_ENCRYPTION_KEY`): the key that
+    /// sealed what `keys reseal` has not yet sealed again. Opens, never seals.
+    #[serde(default)]
+    pub previous_encryption_key: Option<secrecy::SecretString>,
     /// A key older than this is replaced by the scheduled rotation.
     pub rotation_interval_secs: u64,
     /// How often each replica checks whether a rotation is due (0: never; `keys rotate` still works).

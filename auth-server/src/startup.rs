@@ -70,9 +70,7 @@ impl Application {
         in_process: Option<InProcessBus>,
     ) -> anyhow::Result<Application> {
         // Refuse to serve without the key that seals the signing keys, before touching anything.
-        let key_encryption = std::sync::Arc::new(KeyEncryptionKey::from_setting(
-            settings.keys.encryption_key.as_ref(),
-        )?);
+        let key_encryption = std::sync::Arc::new(KeyEncryptionKey::from_settings(&settings.keys)?);
         let pool = build_pool(&settings.database);
         if settings.database.migrate_on_start {
             migrate(&pool).await?;

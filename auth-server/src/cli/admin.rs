@@ -222,6 +222,15 @@ fn keys(conn: &mut DbConn, settings: &Settings, command: KeysCommand) -> Result<
                     .collect()
             })
         }
+        KeysCommand::Reseal(output) => {
+            let outcome = admin::keys::reseal(conn, settings)?;
+            print(&outcome, output.json, |outcome| {
+                vec![format!(
+                    "resealed {} signing keys under the current key-encryption key; {} already were",
+                    outcome.resealed, outcome.unchanged
+                )]
+            })
+        }
     }
 }
 

@@ -64,6 +64,10 @@ pub enum KeysCommand {
     /// Replace the active key of every algorithm now; the old ones stay published until the
     /// tokens they signed have expired. Needs AUTH_KEYS__ENCRYPTION_KEY.
     Rotate(JsonFlag),
+    /// Seal every signing key under AUTH_KEYS__ENCRYPTION_KEY, opening those still sealed under
+    /// AUTH_KEYS__PREVIOUS_ENCRYPTION_KEY (changing the key-encryption key; deploy/README.md).
+    /// All or nothing.
+    Reseal(JsonFlag),
 }
 
 #[derive(Debug, Subcommand)]

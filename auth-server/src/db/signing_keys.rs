@@ -66,6 +66,18 @@ pub fn published(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<Signi
         .load(conn)
 }
 
+/// Stores `kid`'s private key sealed anew, if it is still sealed as `was` (a concurrent reseal or
+/// rotation wins). Returns the rows changed.
+pub fn replace_sealed(conn: &mut DbConn, kid: &str, was: &str, sealed: &str) -> QueryResult<usize> {
+    diesel::update(
+        signing_keys::table
+            .find(kid)
+            .filter(signing_keys::private_key_sealed.eq(was)),
+    )
+    .set(signing_keys::private_key_sealed.eq(sealed))
+    .execute(conn)
+}
+
 pub fn all(conn: &mut DbConn) -> QueryResult<Vec<SigningKeyRow>> {
     signing_keys::table
         .order(signing_keys::created_at.desc())

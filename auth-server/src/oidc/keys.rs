@@ -5,9 +5,6 @@
 //! publishing it until `publish_until`, the moment the last token it signed expires, so a rotation
 //! never breaks a valid token.
 
-use std::fmt;
-
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
 use base64::Engine;
@@ -15,87 +12,13 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::NaiveDateTime;
 use jsonwebtoken::EncodingKey;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
-use secrecy::{ExposeSecret, SecretString};
 use shared::db::DbConn;
 
 use crate::db;
 use crate::db::models::SigningKeyRow;
 pub use crate::domain::signing_alg::SigningAlgorithm;
 use crate::domain::time;
-
-/// The AES-256-GCM key that seals private keys at rest. Never printed.
-pub struct KeyEncryptionKey(LessSafeKey);
-
-impl fmt::Debug for KeyEncryptionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyEncryptionKey(<redacted>)")
-    }
-}
-
-impl KeyEncryptionKey {
-    /// Reads `keys.encryption_key`: standard base64 of exactly 32 random bytes.
-    pub fn from_setting(setting: Option<&SecretString>) -> anyhow::Result<KeyEncryptionKey> {
-        let setting = setting.ok_or_else(|| {
-            anyhow::anyhow!(
-                "keys.encryption_key is not set: set AUTH_KEYS__ENCRYPTION_KEY to 32 random bytes in \
-                 base64 (for example `openssl rand -base64 32`); it seals the id_token signing keys"
-            )
-        })?;
-        let bytes = STANDARD
-            .decode(setting.expose_secret().trim())
-            .map_err(|_| anyhow::anyhow!("keys.encryption_key is not valid base64"))?;
-        anyhow::ensure!(
-            bytes.len() == 32,
-            "keys.encryption_key must decode to exactly 32 bytes (AES-256), not {}",
-            bytes.len()
-        );
-        let key = UnboundKey::new(&AES_256_GCM, &bytes)
-            .map_err(|_| anyhow::anyhow!("keys.encryption_key is not a usable AES-256 key"))?;
-        Ok(KeyEncryptionKey(LessSafeKey::new(key)))
-    }
-
-    /// base64(nonce || ciphertext || tag); the `kid` is bound as associated data, so a sealed key
-    /// cannot be moved to another row.
-    fn seal(&self, plaintext: &[u8], kid: &str) -> anyhow::Result<String> {
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(|_| anyhow::anyhow!("the random number generator failed"))?;
-        let mut in_out = plaintext.to_vec();
-        self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(kid.as_bytes()),
-                &mut in_out,
-            )
-            .map_err(|_| anyhow::anyhow!("sealing a private key failed"))?;
-        let mut sealed = nonce.to_vec();
-        sealed.extend_from_slice(&in_out);
-        Ok(STANDARD.encode(sealed))
-    }
-
-    fn open(&self, sealed: &str, kid: &str) -> anyhow::Result<Vec<u8>> {
-        let sealed = STANDARD
-            .decode(sealed)
-            .map_err(|_| anyhow::anyhow!("the sealed private key of {kid} is not base64"))?;
-        anyhow::ensure!(
-            sealed.len() > NONCE_LEN,
-            "the sealed private key of {kid} is truncated"
-        );
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| anyhow::anyhow!("the sealed private key of {kid} has a bad nonce"))?;
-        let mut in_out = ciphertext.to_vec();
-        let plaintext = self
-            .0
-            .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut in_out)
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "the private key of {kid} cannot be unsealed: keys.encryption_key is not the key it was \
-                        sealed with"
-                )
-            })?;
-        Ok(plaintext.to_vec())
-    }
-}
+pub use crate::oidc::key_encryption::KeyEncryptionKey;
 
 /// A key ready to sign.
 pub struct ActiveKey {
@@ -318,30 +241,46 @@ pub fn list(conn: &mut DbConn, now: NaiveDateTime) -> anyhow::Result<Vec<KeyView
         .collect())
 }
 
+/// What `keys reseal` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Resealed {
+    /// Keys that were sealed under the previous key and are now under the current one.
+    pub resealed: usize,
+    /// Keys already under the current key, left as they were.
+    pub unchanged: usize,
+}
+
+/// Seals every stored private key under the current key-encryption key, opening each with the
+/// current or the previous one, in one transaction: a key neither opens aborts it and nothing is
+/// written. Safe to run again (what is already under the current key is left alone).
+pub fn reseal(conn: &mut DbConn, kek: &KeyEncryptionKey) -> anyhow::Result<Resealed> {
+    shared::db::transaction(conn, |conn| {
+        let mut outcome = Resealed {
+            resealed: 0,
+            unchanged: 0,
+        };
+        for row in db::signing_keys::all(conn)? {
+            let (pkcs8, under_previous) = kek.open_telling_which(&row.private_key_sealed, &row.kid)?;
+            if !under_previous {
+                outcome.unchanged += 1;
+                continue;
+            }
+            let sealed = kek.seal(&pkcs8, &row.kid)?;
+            db::signing_keys::replace_sealed(conn, &row.kid, &row.private_key_sealed, &sealed)?;
+            outcome.resealed += 1;
+        }
+        Ok(outcome)
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use secrecy::SecretString;
+
     use super::*;
 
     fn kek() -> KeyEncryptionKey {
         KeyEncryptionKey::from_setting(Some(&SecretString::from(STANDARD.encode([7u8; 32])))).unwrap()
-    }
-
-    #[test]
-    fn a_sealed_key_opens_only_under_its_kid_and_its_key() {
-        let sealed = kek().seal(b"private", "kid-1").unwrap();
-        assert_eq!(kek().open(&sealed, "kid-1").unwrap(), b"private");
-        assert!(kek().open(&sealed, "kid-2").is_err());
-        let other =
-            KeyEncryptionKey::from_setting(Some(&SecretString::from(STANDARD.encode([8u8; 32])))).unwrap();
-        assert!(other.open(&sealed, "kid-1").is_err());
-    }
-
-    #[test]
-    fn the_encryption_key_must_be_32_bytes_of_base64() {
-        assert!(KeyEncryptionKey::from_setting(None).is_err());
-        let short = SecretString::from(STANDARD.encode([1u8; 16]));
-        assert!(KeyEncryptionKey::from_setting(Some(&short)).is_err());
-        assert!(KeyEncryptionKey::from_setting(Some(&SecretString::from("not base64!"))).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod claims;
 pub mod discovery;
 pub mod id_token;
+pub mod key_encryption;
 pub mod keys;
 pub mod logout;
 pub mod rotation;

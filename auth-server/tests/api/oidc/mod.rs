@@ -3,6 +3,7 @@
 
 mod discovery_and_keys;
 mod hybrid;
+mod key_reseal;
 mod key_rotation;
 mod logout;
 mod password_grant;
