@@ -4,7 +4,9 @@
 
 #![allow(dead_code, reason = "each test binary uses part of this module")]
 
+pub mod compose;
 pub mod in_process;
+pub mod process;
 pub mod roles;
 
 use std::path::{Path, PathBuf};
