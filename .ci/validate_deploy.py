@@ -235,7 +235,7 @@ def tool(name):
     """The executable next to the running Python (a virtualenv's bin/) first, then on PATH."""
     found = shutil.which(name, path=str(pathlib.Path(sys.executable).parent)) or shutil.which(name)
     if found is None:
-        raise Failure(f"{name} is not installed (.ci/run installs it in its virtualenv)")
+        raise Failure(f"{name} is not installed (.ci/run: docker-compose from apt, the linters in its virtualenv)")
     return found
 
 
