@@ -65,7 +65,7 @@ fn the_auth_server_reads_and_writes_every_table_of_its_own_and_nothing_of_the_jo
 
     // What an operator does with the admin CLI works as the service's role.
     let auth_service = databases.url("auth_service", "auth");
-    let seed = repository().join("deploy/compose/seed.sh");
+    let seed = repository().join("deploy/k8s/base/bootstrap/bootstrap.sh");
     let path = format!(
         "{}:{}",
         support::binary("auth-server").parent().unwrap().display(),

@@ -1,14 +1,15 @@
 #!/bin/sh
-# The platform's one-time registrations, made with the auth-server's admin CLI by the
-# platform-bootstrap Job (bootstrap/job.yaml), like deploy/compose/seed.sh in the compose cluster.
-# Safe to run again: what exists is kept, and the confidential clients are given the secrets of
-# their Kubernetes Secrets again, so a rotated Secret takes effect when the Job runs again.
+# The platform's one-time registrations, made with the auth-server's admin CLI: by the
+# platform-bootstrap Job (bootstrap/job.yaml) on Kubernetes, and by the `seed` one-shot of
+# docker-compose.yml (which mounts this file). Safe to run again: what exists is kept, and the
+# confidential clients are given the secrets of their Secrets (or of .env) again, so a rotated
+# secret takes effect when it runs again.
 #
 #   scopes   api:read, api:write (the demo API's, routes.toml)
 #   clients  gateway       introspects tokens for the resource-gateway (GATEWAY_CLIENT_SECRET)
 #            demo-service  client_credentials with api:read and api:write, only when
-#                          DEMO_SERVICE_CLIENT_SECRET is set (the dev overlay)
-#   user     demo          only when DEMO_USER_PASSWORD is set (the dev overlay)
+#                          DEMO_SERVICE_CLIENT_SECRET is set (the dev overlay, compose)
+#   user     demo          only when DEMO_USER_PASSWORD is set (the dev overlay, compose)
 set -eu
 
 : "${GATEWAY_CLIENT_SECRET:?}"
