@@ -87,14 +87,20 @@ impl Route {
         self.method_scopes.get(method.as_str()).unwrap_or(&self.scopes)
     }
 
-    /// The upstream for the next call (round robin; `offset` moves on for retries): its base and
-    /// the full URL of `path` and `query` there.
-    pub fn upstream_url(&self, offset: usize, path: &str, query: &str) -> (&str, reqwest::Url) {
-        let turn = if offset == 0 {
-            self.next_upstream.fetch_add(1, Ordering::Relaxed)
-        } else {
-            offset
-        };
+    /// The turn of a new request in the round robin: its first attempt goes to
+    /// `upstream_url(turn, ..)`, a retry to `turn + 1`, and so on through the other upstreams.
+    pub fn first_turn(&self) -> usize {
+        self.next_upstream.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// How many upstreams the route has (each is tried at most once per round of turns).
+    pub fn upstream_count(&self) -> usize {
+        self.upstreams.len()
+    }
+
+    /// The upstream of `turn` (see [`first_turn`](Self::first_turn)): its base and the full URL
+    /// of `path` and `query` there.
+    pub fn upstream_url(&self, turn: usize, path: &str, query: &str) -> (&str, reqwest::Url) {
         let upstream = &self.upstreams[turn % self.upstreams.len()];
         let mut url = upstream.url.clone();
         let joined = format!("{}{}", url.path().trim_end_matches('/'), self.upstream_path(path));
@@ -285,5 +291,28 @@ upstreams = ["http://127.0.0.1:9002"]
         let (base, url) = orders.upstream_url(0, "/orders/1", "page=2");
         assert_eq!(base, "http://127.0.0.1:9000");
         assert_eq!(url.as_str(), "http://127.0.0.1:9000/orders/1?page=2");
+    }
+
+    #[test]
+    fn each_request_starts_one_turn_later_and_its_retries_go_round_the_other_upstreams() {
+        let table = RouteTable::parse(
+            "[[routes]]\nname = \"r\"\npath_prefix = \"/r\"\n\
+             upstreams = [\"http://a:1\", \"http://b:1\", \"http://c:1\"]",
+        )
+        .unwrap();
+        let Match::Found(route) = table.find(None, "/r", &Method::GET) else {
+            panic!()
+        };
+        let base = |turn: usize| route.upstream_url(turn, "/r", "").0.to_owned();
+
+        let (first, second) = (route.first_turn(), route.first_turn());
+
+        assert_eq!(second, first + 1, "round robin");
+        let attempts: Vec<String> = (second..second + 3).map(base).collect();
+        assert_eq!(
+            attempts,
+            ["http://b:1", "http://c:1", "http://a:1"],
+            "never the same one twice"
+        );
     }
 }

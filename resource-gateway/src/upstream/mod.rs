@@ -1,8 +1,9 @@
 //! Forwarding a request to an upstream: streaming bodies both ways, hop-by-hop headers removed,
 //! `X-Forwarded-*`, the request id and the identity headers set, spoofed `X-Auth-*` headers
-//! stripped. One circuit breaker per upstream base URL; only requests without a body and with an
-//! idempotent method (GET, HEAD, OPTIONS) are retried, on another upstream of the route. The
-//! header policy is in `headers.rs`.
+//! stripped. One circuit breaker per upstream base URL; an upstream whose breaker is open is
+//! skipped for the next one of the route. Only requests without a body and with an idempotent
+//! method (GET, HEAD, OPTIONS) are retried after being sent, on the next upstream of the route.
+//! The header policy is in `headers.rs`.
 
 mod headers;
 
@@ -132,9 +133,11 @@ impl Forwarder {
         })
     }
 
-    /// Sends `outgoing` to the route's upstreams in turn until an attempt is not worth retrying
-    /// (an answer other than 502-504, or a breaker's refusal) or the attempts are spent; the last
-    /// attempt's outcome.
+    /// Sends `outgoing` to the route's upstreams in turn, from this request's turn of the round
+    /// robin. An upstream whose breaker is open is skipped: nothing was sent, so even a request
+    /// with a body moves on to the next. A sent attempt is retried on the next upstream while it is
+    /// worth it (unreachable, 502-504) and attempts remain. Every upstream refusing gives the
+    /// breaker's 503; otherwise the last sent attempt's outcome.
     async fn send_with_retries(
         &self,
         http: &UpstreamClient,
@@ -142,38 +145,59 @@ impl Forwarder {
         route: &Route,
         mut outgoing: Outgoing,
     ) -> Result<Attempt, GatewayError> {
+        let mut turn = route.first_turn();
+        let (mut sent, mut refused_in_a_row) = (0, 0);
         let mut outcome = Err(GatewayError::BadGateway);
-        for attempt in 0..outgoing.attempts {
-            let (base, url) = route.upstream_url(attempt as usize, request.path(), request.query_string());
-            let mut builder = http
-                .0
-                .request(outgoing.method.clone(), url)
-                .headers(outgoing.headers.clone())
-                .timeout(outgoing.timeout);
-            if let Some(body) = outgoing.body.take() {
-                builder = builder.body(body);
+        while sent < outgoing.attempts && refused_in_a_row < route.upstream_count() {
+            let (base, url) = route.upstream_url(turn, request.path(), request.query_string());
+            turn += 1;
+            let result = self.attempt(http, base, url, &mut outgoing).await;
+            if matches!(result, Err(GatewayError::UpstreamUnavailable(_))) {
+                refused_in_a_row += 1;
+                if sent == 0 {
+                    outcome = result;
+                }
+                continue;
             }
-            outcome = self.attempt(base, builder).await;
-            let worth_retrying = match &outcome {
+            refused_in_a_row = 0;
+            sent += 1;
+            let worth_retrying = match &result {
                 Ok(Attempt::Answered(response)) => is_unavailable(response.status()),
                 Ok(Attempt::Unreachable { .. }) => true,
                 Err(_) => false,
             };
-            if !worth_retrying || attempt + 1 == outgoing.attempts {
+            outcome = result;
+            if !worth_retrying || sent == outgoing.attempts {
                 break;
             }
-            tokio::time::sleep(self.settings.backoff.delay(attempt)).await;
+            tokio::time::sleep(self.settings.backoff.delay(sent - 1)).await;
         }
         outcome
     }
 
     /// One call through the upstream's breaker. Connection failures, timeouts and 502/503/504
-    /// count against the upstream; any other answer is the upstream's business.
-    async fn attempt(&self, base: &str, request: reqwest::RequestBuilder) -> Result<Attempt, GatewayError> {
+    /// count against the upstream; any other answer is the upstream's business. The request is
+    /// built only once the breaker lets it through, so a refusal leaves the body for the next
+    /// upstream.
+    async fn attempt(
+        &self,
+        http: &UpstreamClient,
+        base: &str,
+        url: reqwest::Url,
+        outgoing: &mut Outgoing,
+    ) -> Result<Attempt, GatewayError> {
         let breaker = self.breaker(base);
         let sent = breaker
             // Every `UpstreamFailure` counts: answers that do not count against the upstream are `Ok`.
             .call(|_| true, async {
+                let mut request = http
+                    .0
+                    .request(outgoing.method.clone(), url)
+                    .headers(outgoing.headers.clone())
+                    .timeout(outgoing.timeout);
+                if let Some(body) = outgoing.body.take() {
+                    request = request.body(body);
+                }
                 request
                     .send()
                     .await

@@ -9,4 +9,5 @@ mod auth_server_retries;
 mod health;
 mod proxying;
 mod tokens;
+mod upstream_failover;
 mod upstreams_and_metrics;
