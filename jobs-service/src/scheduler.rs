@@ -76,8 +76,8 @@ async fn job_loop(
         if *stopping.borrow() {
             return;
         }
-        let now = Utc::now().naive_utc();
-        match jobs::run_once(&settings, job, &runner, now, stopping.clone()).await {
+        let (tick, now) = (next.naive_utc(), Utc::now().naive_utc());
+        match jobs::run_tick(&settings, job, &runner, tick, now, stopping.clone()).await {
             Ok(RunOutcome::Ran(_) | RunOutcome::Skipped) => {}
             Err(error) => tracing::error!(job.id = job.name(), "job {} could not run: {error:#}", job.name()),
         }

@@ -21,6 +21,8 @@ pub struct JobRun {
     /// JSON object: rows per table or kind.
     pub details: String,
     pub error: Option<String>,
+    /// The scheduled tick the run belongs to; `None` for a run started by hand.
+    pub scheduled_for: Option<NaiveDateTime>,
 }
 
 /// Marks the runs of `job` still `running` as `abandoned`. Only the holder of the job's lock calls
@@ -47,20 +49,32 @@ fn clock(conn: &DbConn) -> &'static str {
     }
 }
 
-/// Records the start of a run.
-pub fn start(conn: &mut DbConn, id: &str, job: &str, runner: &str) -> QueryResult<JobRun> {
+/// The columns a statement returns for a [`JobRun`].
+const RETURNED: &str =
+    "id, job, runner, started_at, finished_at, status, rows_affected, details, error, scheduled_for";
+
+/// Records the start of a run of the tick `scheduled_for` (`None`: a run started by hand). `None`
+/// back when that tick has a run already: another replica took it, and it must not run twice.
+pub fn start(
+    conn: &mut DbConn,
+    id: &str,
+    job: &str,
+    runner: &str,
+    scheduled_for: Option<NaiveDateTime>,
+) -> QueryResult<Option<JobRun>> {
     let statement = format!(
-        "INSERT INTO job_runs (id, job, runner, started_at, status) \
-         VALUES ($1, $2, $3, {}, 'running') \
-         RETURNING id, job, runner, started_at, finished_at, status, rows_affected, details, error",
+        "INSERT INTO job_runs (id, job, runner, started_at, status, scheduled_for) \
+         VALUES ($1, $2, $3, {}, 'running', $4) ON CONFLICT DO NOTHING RETURNING {RETURNED}",
         clock(conn)
     );
     shared::db::sql_query(conn, &statement)
         .bind::<diesel::sql_types::Text, _>(id)
         .bind::<diesel::sql_types::Text, _>(job)
         .bind::<diesel::sql_types::Text, _>(runner)
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Timestamp>, _>(scheduled_for)
         .get_result::<JobRunRow>(conn)
-        .map(JobRun::from)
+        .optional()
+        .map(|row| row.map(JobRun::from))
 }
 
 /// Records the end of a run and returns it.
@@ -74,8 +88,7 @@ pub fn finish(
 ) -> QueryResult<JobRun> {
     let statement = format!(
         "UPDATE job_runs SET finished_at = {}, status = $2, \
-         rows_affected = $3, details = $4, error = $5 WHERE id = $1 \
-         RETURNING id, job, runner, started_at, finished_at, status, rows_affected, details, error",
+         rows_affected = $3, details = $4, error = $5 WHERE id = $1 RETURNING {RETURNED}",
         clock(conn)
     );
     shared::db::sql_query(conn, &statement)
@@ -131,6 +144,7 @@ struct JobRunRow {
     rows_affected: i64,
     details: String,
     error: Option<String>,
+    scheduled_for: Option<NaiveDateTime>,
 }
 
 impl From<JobRunRow> for JobRun {
@@ -145,6 +159,7 @@ impl From<JobRunRow> for JobRun {
             rows_affected: row.rows_affected,
             details: row.details,
             error: row.error,
+            scheduled_for: row.scheduled_for,
         }
     }
 }

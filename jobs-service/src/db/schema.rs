@@ -12,6 +12,7 @@ diesel::table! {
         rows_affected -> BigInt,
         details -> Text,
         error -> Nullable<Text>,
+        scheduled_for -> Nullable<Timestamp>,
     }
 }
 

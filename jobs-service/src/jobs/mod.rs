@@ -111,18 +111,42 @@ impl Tally {
 /// What `run_once` did.
 #[derive(Debug)]
 pub enum RunOutcome {
-    /// Another runner holds the job.
+    /// Another runner holds the job, or has already run this tick of its schedule.
     Skipped,
     /// The run happened (successfully or not); its `job_runs` row.
     Ran(JobRun),
 }
 
-/// Runs `job` once if no other runner holds it.
+/// Runs `job` once, now, if no other runner holds it (a run started by hand, not a tick).
 pub async fn run_once(
     settings: &Arc<Settings>,
     job: Job,
     runner: &str,
     now: NaiveDateTime,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<RunOutcome> {
+    run(settings, job, runner, now, None, stop).await
+}
+
+/// Runs the scheduled tick `tick` of `job` if no other runner holds the job and no runner has run
+/// that tick already: every replica's timer fires for the same tick, and one run is enough.
+pub async fn run_tick(
+    settings: &Arc<Settings>,
+    job: Job,
+    runner: &str,
+    tick: NaiveDateTime,
+    now: NaiveDateTime,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<RunOutcome> {
+    run(settings, job, runner, now, Some(tick), stop).await
+}
+
+async fn run(
+    settings: &Arc<Settings>,
+    job: Job,
+    runner: &str,
+    now: NaiveDateTime,
+    tick: Option<NaiveDateTime>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<RunOutcome> {
     let Some(mut session) = JobSession::try_acquire(&settings.database, job.lock_key()).await? else {
@@ -147,10 +171,16 @@ pub async fn run_once(
                     "job {name}: took over from a runner that died mid-run"
                 );
             }
-            Ok(runs::start(conn, &id, name, &runner_name)?)
+            Ok(runs::start(conn, &id, name, &runner_name, tick)?)
         })
         .await
         .context("failed to record the start of the run")?;
+    let Some(run) = run else {
+        session.release().await;
+        tracing::debug!(job.id = name, "job {name}: this tick has run already");
+        metrics::counter!("jobs_skipped_total", "job" => job.name()).increment(1);
+        return Ok(RunOutcome::Skipped);
+    };
     tracing::info!(job.id = name, run.id = %run.id, "job {name} started");
     let context = JobContext {
         settings: settings.clone(),

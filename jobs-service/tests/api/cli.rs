@@ -79,7 +79,7 @@ async fn migrate_applies_the_jobs_migrations_after_the_auth_ones() {
     );
     assert_eq!(
         String::from_utf8_lossy(&first.stdout).trim(),
-        "3 migration(s) applied"
+        "4 migration(s) applied"
     );
     assert_eq!(
         String::from_utf8_lossy(&again.stdout).trim(),

@@ -102,6 +102,19 @@ async fn three_replicas_on_a_one_second_schedule_for_a_minute_never_overlap_runs
             );
         }
     }
+    // Every scheduled run names its tick, and no tick ran twice (the unique index would refuse
+    // it; this proves the scheduler records the ticks at all).
+    let unticked = count(
+        &mut conn,
+        "SELECT count(*) AS count FROM job_runs WHERE scheduled_for IS NULL",
+    );
+    assert_eq!(unticked, 0, "a scheduled run without its tick");
+    let repeated = count(
+        &mut conn,
+        "SELECT count(*) AS count FROM (SELECT job, scheduled_for FROM job_runs \
+         GROUP BY job, scheduled_for HAVING count(*) > 1) AS twice",
+    );
+    assert_eq!(repeated, 0, "a tick ran twice");
     // The replicas really competed: the ticks were won by more than one of them.
     let runners: std::collections::BTreeSet<&str> = all.iter().map(|run| run.runner.as_str()).collect();
     assert!(runners.len() >= 2, "only {runners:?} ever ran a job");

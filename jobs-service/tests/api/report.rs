@@ -1,6 +1,6 @@
 //! report: the period's figures, emailed to every configured admin through the outbox.
 
-use jobs_service::jobs::Job;
+use jobs_service::jobs::{self, Job, RunOutcome};
 
 use crate::helpers::*;
 
@@ -57,4 +57,49 @@ async fn the_report_counts_the_period_and_goes_to_every_admin_through_the_email_
     assert_eq!(variables["refresh_token_reuse"], "1", "{variables}");
     assert_eq!(variables["failed_logins"], "2", "{variables}");
     assert_eq!(variables["registrations"], "1", "{variables}");
+}
+
+#[tokio::test]
+async fn a_tick_runs_once_across_replicas_even_when_their_timers_fire_one_after_the_other() {
+    let database = migrated_database();
+    let mut conn = connect(&database);
+    let mut settings = test_settings(&database.url);
+    settings.report.recipients = "ops@example.test".to_owned();
+    let settings = std::sync::Arc::new(settings);
+    let tick = chrono::NaiveDate::from_ymd_opt(2026, 12, 1)
+        .and_then(|day| day.and_hms_opt(7, 0, 0))
+        .unwrap();
+    let (_stop, stopping) = tokio::sync::watch::channel(false);
+
+    // Replica b's timer fires after replica a has finished and let the job's lock go.
+    let first = run_tick(&settings, "a", tick, stopping.clone()).await;
+    let second = run_tick(&settings, "b", tick, stopping.clone()).await;
+
+    let RunOutcome::Ran(run) = first else {
+        panic!("the first replica runs the tick")
+    };
+    assert_eq!(run.scheduled_for, Some(tick));
+    assert!(matches!(second, RunOutcome::Skipped), "{second:?}");
+    let reports = count(
+        &mut conn,
+        "SELECT count(*) AS count FROM outbox_messages WHERE routing_key = 'email.send'",
+    );
+    assert_eq!(reports, 1, "one report for the tick");
+    // The next tick, and runs started by hand, still run.
+    let next = run_tick(&settings, "b", tick + chrono::Duration::days(1), stopping).await;
+    assert!(matches!(next, RunOutcome::Ran(_)), "{next:?}");
+    run_job(&settings, Job::Report, now()).await;
+    run_job(&settings, Job::Report, now()).await;
+}
+
+/// The report's run for `tick`, as `replica`'s scheduler starts it.
+async fn run_tick(
+    settings: &std::sync::Arc<jobs_service::configuration::Settings>,
+    replica: &str,
+    tick: chrono::NaiveDateTime,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> RunOutcome {
+    jobs::run_tick(settings, Job::Report, replica, tick, now(), stopping)
+        .await
+        .expect("the report runs or is skipped")
 }

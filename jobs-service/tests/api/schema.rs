@@ -42,7 +42,7 @@ async fn the_declared_tables_match_the_migrated_ones_column_for_column() {
         .collect();
     assert_eq!(
         nullable,
-        ["job_runs.error", "job_runs.finished_at",]
+        ["job_runs.error", "job_runs.finished_at", "job_runs.scheduled_for"]
             .map(str::to_owned)
             .into_iter()
             .collect::<BTreeSet<_>>(),
