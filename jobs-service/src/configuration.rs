@@ -30,6 +30,10 @@ pub struct Settings {
     pub backlog_interval_ms: u64,
     /// The most rows the backlog gauge counts per table (the count stops there).
     pub backlog_count_limit: i64,
+    /// PostgreSQL: how long the session holding a job's lock may sit idle before the server ends it
+    /// (and so frees the lock): a frozen or partitioned runner lets the job go within about this.
+    /// TCP keepalives on the session catch a vanished host in about the same time.
+    pub dead_runner_timeout_secs: u64,
     pub purge_tokens: PurgeTokensSettings,
     pub unverified_accounts: UnverifiedAccountsSettings,
     pub report: ReportSettings,

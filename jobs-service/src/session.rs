@@ -12,6 +12,7 @@
 
 use std::fs::{File, TryLockError};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use diesel::connection::SimpleConnection;
@@ -20,6 +21,21 @@ use diesel::sql_types::{Bool, Integer};
 use secrecy::ExposeSecret;
 use shared::configuration::DatabaseSettings;
 use shared::db::{DbConn, SessionSettings};
+
+/// The job session's settings on PostgreSQL. A runner that stops without closing its connection
+/// (frozen, partitioned, powered off) would otherwise keep the session, and the lock, until the
+/// kernel gives up on the socket (about two hours): the server ends a session idle for
+/// `dead_runner_timeout`, and its keepalive probes (a third of that, three of them) notice a host
+/// that is gone.
+fn session_setup(dead_runner_timeout: Duration) -> String {
+    let millis = dead_runner_timeout.as_millis().max(1000);
+    let probe_secs = (dead_runner_timeout.as_secs() / 3).max(1);
+    format!(
+        "SET application_name = 'jobs-service'; SET idle_session_timeout = {millis}; \
+         SET idle_in_transaction_session_timeout = {millis}; SET tcp_keepalives_idle = {probe_secs}; \
+         SET tcp_keepalives_interval = {probe_secs}; SET tcp_keepalives_count = 3;"
+    )
+}
 
 /// The first key of every jobs-service advisory lock (`pg_try_advisory_lock(int, int)`); the second
 /// is the job's number. ASCII "jobs".
@@ -45,6 +61,7 @@ impl JobSession {
     pub async fn try_acquire(
         database: &DatabaseSettings,
         lock_key: i32,
+        dead_runner_timeout: Duration,
     ) -> anyhow::Result<Option<JobSession>> {
         let url = database.url.expose_secret().to_owned();
         let session = SessionSettings {
@@ -55,7 +72,7 @@ impl JobSession {
                 .context("cannot connect to the database (DATABASE_URL)")?;
             let lock = match &mut conn {
                 DbConn::Postgresql(pg) => {
-                    pg.batch_execute("SET application_name = 'jobs-service';")
+                    pg.batch_execute(&session_setup(dead_runner_timeout))
                         .context("failed to set up the job's session")?;
                     if !try_advisory_lock(&mut conn, lock_key)
                         .context("failed to try the job's advisory lock")?
@@ -158,6 +175,8 @@ mod tests {
 
     use super::*;
 
+    const MINUTE: Duration = Duration::from_secs(60);
+
     fn sqlite_settings(directory: &std::path::Path) -> DatabaseSettings {
         DatabaseSettings {
             url: SecretString::from(format!("sqlite://{}/jobs.db", directory.display())),
@@ -173,16 +192,19 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let settings = sqlite_settings(directory.path());
 
-        let first = JobSession::try_acquire(&settings, 1).await.unwrap();
-        let second = JobSession::try_acquire(&settings, 1).await.unwrap();
-        let other_job = JobSession::try_acquire(&settings, 2).await.unwrap();
+        let first = JobSession::try_acquire(&settings, 1, MINUTE).await.unwrap();
+        let second = JobSession::try_acquire(&settings, 1, MINUTE).await.unwrap();
+        let other_job = JobSession::try_acquire(&settings, 2, MINUTE).await.unwrap();
 
         assert!(first.is_some(), "a free job is taken");
         assert!(second.is_none(), "a held job is refused");
         assert!(other_job.is_some(), "another job is not held by it");
         first.unwrap().release().await;
         assert!(
-            JobSession::try_acquire(&settings, 1).await.unwrap().is_some(),
+            JobSession::try_acquire(&settings, 1, MINUTE)
+                .await
+                .unwrap()
+                .is_some(),
             "released, the job is free again"
         );
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{NaiveDateTime, TimeZone, Utc};
@@ -149,7 +149,13 @@ async fn run(
     tick: Option<NaiveDateTime>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<RunOutcome> {
-    let Some(mut session) = JobSession::try_acquire(&settings.database, job.lock_key()).await? else {
+    let Some(mut session) = JobSession::try_acquire(
+        &settings.database,
+        job.lock_key(),
+        Duration::from_secs(settings.dead_runner_timeout_secs),
+    )
+    .await?
+    else {
         tracing::debug!(
             job.id = job.name(),
             "job {} is held by another runner",

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod cli;
+mod dead_runner;
 mod health;
 mod metrics;
 mod purge_tokens;
