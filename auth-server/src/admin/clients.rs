@@ -11,6 +11,7 @@ use super::{AdminError, actor, scopes};
 use crate::db;
 use crate::db::models::ClientRow;
 use crate::domain::grant_type::{self, GrantType};
+use crate::domain::ids::ClientId;
 use crate::domain::opaque_token::{self, TokenKind};
 use crate::domain::redirect_uri;
 use crate::domain::signing_alg::SigningAlgorithm;
@@ -89,7 +90,7 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
 
     let client_id = match &spec.client_id {
         Some(chosen) => validate_client_id(chosen)?,
-        None => opaque_token::random_id(),
+        None => ClientId::random(),
     };
     if spec.public && spec.secret.is_some() {
         return Err(AdminError::invalid(
@@ -133,7 +134,7 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
     })?;
     tracing::info!(admin.actor = %actor(), client.id = %client_id, "client created");
     Ok(CreatedClient {
-        client_id,
+        client_id: client_id.into_string(),
         client_secret: secret.and_then(|secret| secret.shown),
     })
 }
@@ -169,10 +170,10 @@ fn new_secret(supplied: Option<&SecretString>) -> Result<NewSecret, AdminError> 
 
 /// A chosen client id: it travels in URLs, forms and Basic credentials, so only characters that
 /// need no encoding in any of them (and never `:`, which Basic authentication splits on).
-fn validate_client_id(chosen: &str) -> Result<String, AdminError> {
+fn validate_client_id(chosen: &str) -> Result<ClientId, AdminError> {
     let allowed = |character: char| character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-');
     if (3..=64).contains(&chosen.len()) && chosen.chars().all(allowed) {
-        Ok(chosen.to_owned())
+        Ok(ClientId::from(chosen))
     } else {
         Err(AdminError::invalid(
             "--client-id",
@@ -282,7 +283,7 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<ClientView>, AdminError> {
 }
 
 pub fn show(conn: &mut DbConn, client_id: &str) -> Result<ClientView, AdminError> {
-    let row = db::clients::find(conn, client_id)?.ok_or_else(|| not_found(client_id))?;
+    let row = db::clients::find(conn, &ClientId::from(client_id))?.ok_or_else(|| not_found(client_id))?;
     view(conn, row)
 }
 
@@ -293,7 +294,8 @@ pub fn rotate_secret(
     client_id: &str,
     supplied: Option<&SecretString>,
 ) -> Result<CreatedClient, AdminError> {
-    let row = db::clients::find(conn, client_id)?.ok_or_else(|| not_found(client_id))?;
+    let client_id = ClientId::from(client_id);
+    let row = db::clients::find(conn, &client_id)?.ok_or_else(|| not_found(client_id.as_str()))?;
     if row.is_public {
         return Err(AdminError::invalid(
             "CLIENT_ID",
@@ -301,17 +303,17 @@ pub fn rotate_secret(
         ));
     }
     let secret = new_secret(supplied)?;
-    db::clients::set_secret_hash(conn, client_id, &secret.hash, time::now())?;
+    db::clients::set_secret_hash(conn, &client_id, &secret.hash, time::now())?;
     tracing::info!(admin.actor = %actor(), client.id = %client_id, "client secret rotated");
     Ok(CreatedClient {
-        client_id: client_id.to_owned(),
+        client_id: client_id.into_string(),
         client_secret: secret.shown,
     })
 }
 
 /// Deletes a client and, through the foreign keys, every code, token and consent issued to it.
 pub fn delete(conn: &mut DbConn, client_id: &str) -> Result<(), AdminError> {
-    if db::clients::delete(conn, client_id)? == 0 {
+    if db::clients::delete(conn, &ClientId::from(client_id))? == 0 {
         return Err(not_found(client_id));
     }
     tracing::info!(admin.actor = %actor(), client.id = %client_id, "client deleted");
@@ -328,7 +330,7 @@ fn view(conn: &mut DbConn, row: ClientRow) -> Result<ClientView, AdminError> {
             .filter(|name| !name.is_empty())
             .map(str::to_owned)
             .collect(),
-        client_id: row.id,
+        client_id: row.id.into_string(),
         name: row.name,
         public: row.is_public,
         scope: scope.to_string(),

@@ -11,6 +11,7 @@ use super::oidc_request::{self, OidcParams, Refusal, ResponseType};
 use crate::configuration::OAuthSettings;
 use crate::domain::client::{Client, ResolvedRedirect};
 use crate::domain::grant_type::GrantType;
+use crate::domain::ids::{ClientId, UserId};
 use crate::domain::pkce::CodeChallenge;
 use crate::domain::scope::ScopeSet;
 use crate::error::{ErrorCode, PageError};
@@ -100,7 +101,7 @@ async fn client_and_redirect(
     let client_id = params.get("client_id").map_err(|error| page(error.to_string()))?;
     let client_id =
         client_id.ok_or_else(|| page("The request does not name a client (client_id).".into()))?;
-    let client = match state.clients.get(client_id).await {
+    let client = match state.clients.get(&ClientId::from(client_id)).await {
         Ok(Some(client)) => client,
         Ok(None) => {
             return Err(page(
@@ -205,7 +206,7 @@ async fn hinted_subject(
     state: &AppState,
     client: &Client,
     hint: &str,
-) -> Result<String, oidc_request::Refusal> {
+) -> Result<UserId, oidc_request::Refusal> {
     let (issuer, hint) = (state.settings.issuer.clone(), hint.to_owned());
     let verified = shared::db::run(&state.pool, move |conn| match crate::oidc::id_token::verify_hint(
         conn, &issuer, &hint,

@@ -10,6 +10,7 @@ use super::models::ClientRow;
 use super::schema::{client_scopes, clients};
 use crate::domain::client::Client;
 use crate::domain::grant_type;
+use crate::domain::ids::ClientId;
 use crate::domain::scope::ScopeSet;
 use crate::domain::signing_alg::SigningAlgorithm;
 
@@ -20,7 +21,7 @@ pub fn insert(conn: &mut DbConn, client: &ClientRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ClientRow>> {
+pub fn find(conn: &mut DbConn, id: &ClientId) -> QueryResult<Option<ClientRow>> {
     clients::table
         .find(id)
         .select(ClientRow::as_select())
@@ -35,13 +36,13 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
         .load(conn)
 }
 
-pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+pub fn delete(conn: &mut DbConn, id: &ClientId) -> QueryResult<usize> {
     diesel::delete(clients::table.find(id)).execute(conn)
 }
 
 pub fn set_secret_hash(
     conn: &mut DbConn,
-    id: &str,
+    id: &ClientId,
     hash: &TokenHash,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -54,7 +55,7 @@ pub fn set_secret_hash(
 }
 
 /// The scopes this client may ask for.
-pub fn scopes_of(conn: &mut DbConn, client_id: &str) -> QueryResult<ScopeSet> {
+pub fn scopes_of(conn: &mut DbConn, client_id: &ClientId) -> QueryResult<ScopeSet> {
     let names: Vec<String> = client_scopes::table
         .filter(client_scopes::client_id.eq(client_id))
         .select(client_scopes::scope)
@@ -63,7 +64,7 @@ pub fn scopes_of(conn: &mut DbConn, client_id: &str) -> QueryResult<ScopeSet> {
 }
 
 /// Sets the scopes of a new client (one insert per row: portable to SQLite's backend).
-pub fn insert_scopes(conn: &mut DbConn, client_id: &str, scopes: &ScopeSet) -> QueryResult<()> {
+pub fn insert_scopes(conn: &mut DbConn, client_id: &ClientId, scopes: &ScopeSet) -> QueryResult<()> {
     for scope in scopes.iter() {
         diesel::insert_into(client_scopes::table)
             .values((
@@ -76,7 +77,7 @@ pub fn insert_scopes(conn: &mut DbConn, client_id: &str, scopes: &ScopeSet) -> Q
 }
 
 /// Loads a client with its scopes, as the protocol code uses it.
-pub fn load(conn: &mut DbConn, id: &str) -> QueryResult<Option<Client>> {
+pub fn load(conn: &mut DbConn, id: &ClientId) -> QueryResult<Option<Client>> {
     let Some(row) = find(conn, id)? else {
         return Ok(None);
     };

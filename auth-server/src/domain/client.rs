@@ -1,6 +1,7 @@
 //! A registered client as the protocol sees it, and the rules about it.
 
 use super::grant_type::GrantType;
+use super::ids::ClientId;
 use super::opaque_token;
 use super::redirect_uri;
 use super::scope::ScopeSet;
@@ -9,7 +10,7 @@ use super::signing_alg::SigningAlgorithm;
 /// A registered OAuth client.
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub id: String,
+    pub id: ClientId,
     pub name: String,
     /// SHA-256 of the secret; `None` for public clients.
     pub secret_hash: Option<String>,

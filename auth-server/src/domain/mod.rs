@@ -5,6 +5,7 @@
 pub mod account;
 pub mod client;
 pub mod grant_type;
+pub mod ids;
 pub mod opaque_token;
 pub mod pkce;
 pub mod prompt;

@@ -12,6 +12,7 @@ use shared::db::run;
 
 use crate::authorization::session::{self, ActiveSession};
 use crate::browser::{csrf_token, csrf_token_is_valid};
+use crate::domain::ids::ClientId;
 use crate::domain::redirect_uri::with_query;
 use crate::error::{PageError, StoreError};
 use crate::form_body;
@@ -76,7 +77,7 @@ async fn end_session(
             .map_err(|error| refuse(&error.to_string()))
     };
     let (hint, return_uri) = (field("id_token_hint")?, field("post_logout_redirect_uri")?);
-    let (client_state, client_id) = (field("state")?, field("client_id")?);
+    let (client_state, client_id) = (field("state")?, field("client_id")?.map(ClientId::from));
     let verified = match hint {
         Some(hint) => Some(
             verify(state, hint)
