@@ -13,7 +13,7 @@ use crate::db::models::ClientRow;
 use crate::domain::grant_type::{self, GrantType};
 use crate::domain::ids::ClientId;
 use crate::domain::opaque_token::{self, TokenKind};
-use crate::domain::redirect_uri;
+use crate::domain::redirect_uri::{self, RedirectUri};
 use crate::domain::signing_alg::SigningAlgorithm;
 use crate::domain::time;
 
@@ -217,7 +217,10 @@ fn validate_grant_types(spec: &ClientSpec) -> Result<Vec<GrantType>, AdminError>
     Ok(grant_types)
 }
 
-fn validate_redirect_uris(spec: &ClientSpec, grant_types: &[GrantType]) -> Result<Vec<String>, AdminError> {
+fn validate_redirect_uris(
+    spec: &ClientSpec,
+    grant_types: &[GrantType],
+) -> Result<Vec<RedirectUri>, AdminError> {
     let uses_redirects = grant_types.contains(&GrantType::AuthorizationCode);
     if uses_redirects && spec.redirect_uris.is_empty() {
         return Err(AdminError::invalid(
@@ -231,7 +234,7 @@ fn validate_redirect_uris(spec: &ClientSpec, grant_types: &[GrantType]) -> Resul
             "redirect URIs are only used with --grant-type authorization_code",
         ));
     }
-    let mut uris: Vec<String> = Vec::new();
+    let mut uris: Vec<RedirectUri> = Vec::new();
     for uri in &spec.redirect_uris {
         let valid = redirect_uri::validate_for_registration(uri)
             .map_err(|error| AdminError::invalid("--redirect-uri", error.to_string()))?;
@@ -244,7 +247,7 @@ fn validate_redirect_uris(spec: &ClientSpec, grant_types: &[GrantType]) -> Resul
 
 struct OidcSettings {
     alg: SigningAlgorithm,
-    post_logout_redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
 fn validate_oidc_settings(spec: &ClientSpec, grant_types: &[GrantType]) -> Result<OidcSettings, AdminError> {
@@ -263,7 +266,7 @@ fn validate_oidc_settings(spec: &ClientSpec, grant_types: &[GrantType]) -> Resul
             "the legacy password grant is for confidential clients only",
         ));
     }
-    let mut uris: Vec<String> = Vec::new();
+    let mut uris: Vec<RedirectUri> = Vec::new();
     for uri in &spec.post_logout_redirect_uris {
         let valid = redirect_uri::validate_for_registration(uri)
             .map_err(|error| AdminError::invalid("--post-logout-redirect-uri", error.to_string()))?;

@@ -16,7 +16,7 @@ use crate::db::models::{AuthorizationCode, AuthorizationRequest};
 use crate::domain::client::Client;
 use crate::domain::ids::UserId;
 use crate::domain::opaque_token::{self, TokenHash, TokenKind};
-use crate::domain::redirect_uri::with_query;
+use crate::domain::redirect_uri::{RedirectUri, with_query};
 use crate::domain::response_type::ResponseType;
 use crate::domain::scope::ScopeSet;
 use crate::domain::time;
@@ -332,7 +332,7 @@ pub async fn answer_error(
 
 /// A client redirect URI carrying an error (RFC 6749 §4.1.2.1, with `iss` from RFC 9207).
 pub fn error_location(
-    redirect_uri: &str,
+    redirect_uri: &RedirectUri,
     error: ErrorCode,
     description: &str,
     client_state: Option<&str>,

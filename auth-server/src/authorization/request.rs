@@ -13,6 +13,7 @@ use crate::domain::client::{Client, ResolvedRedirect};
 use crate::domain::grant_type::GrantType;
 use crate::domain::ids::{ClientId, UserId};
 use crate::domain::pkce::CodeChallenge;
+use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::scope::ScopeSet;
 use crate::error::{ErrorCode, PageError};
 use crate::params::Params;
@@ -44,7 +45,7 @@ pub enum Invalid {
 pub struct ErrorRedirect {
     /// How the answer travels (the query unless the request asked otherwise).
     pub mode: ResponseMode,
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     pub error: ErrorCode,
     pub description: String,
     pub state: Option<String>,
@@ -233,13 +234,13 @@ async fn hinted_subject(
 
 /// Builds the error redirects of one request.
 struct ErrorTo<'a> {
-    redirect_uri: &'a str,
+    redirect_uri: &'a RedirectUri,
     state: Option<&'a str>,
     mode: ResponseMode,
 }
 
 impl<'a> ErrorTo<'a> {
-    fn new(redirect_uri: &'a str, state: Option<&'a str>, mode: ResponseMode) -> Self {
+    fn new(redirect_uri: &'a RedirectUri, state: Option<&'a str>, mode: ResponseMode) -> Self {
         ErrorTo {
             redirect_uri,
             state,
@@ -249,7 +250,7 @@ impl<'a> ErrorTo<'a> {
 
     fn invalid(&self, error: ErrorCode, description: impl Into<String>) -> Invalid {
         Invalid::Redirect(ErrorRedirect {
-            redirect_uri: self.redirect_uri.to_owned(),
+            redirect_uri: self.redirect_uri.clone(),
             error,
             description: description.into(),
             state: self.state.map(str::to_owned),

@@ -11,6 +11,7 @@ use super::schema::{client_scopes, clients};
 use crate::domain::client::Client;
 use crate::domain::grant_type;
 use crate::domain::ids::ClientId;
+use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::scope::ScopeSet;
 use crate::domain::signing_alg::SigningAlgorithm;
 
@@ -88,7 +89,7 @@ pub fn load(conn: &mut DbConn, id: &ClientId) -> QueryResult<Option<Client>> {
 /// Combines a row and its scopes into the domain type.
 pub fn to_domain(row: ClientRow, scopes: ScopeSet) -> Client {
     Client {
-        redirect_uris: serde_json::from_str(&row.redirect_uris).unwrap_or_default(),
+        redirect_uris: stored_uris(&row.redirect_uris),
         grant_types: grant_type::parse_list(&row.grant_types),
         id: row.id,
         name: row.name,
@@ -101,6 +102,13 @@ pub fn to_domain(row: ClientRow, scopes: ScopeSet) -> Client {
             .unwrap_or(SigningAlgorithm::Rs256),
         allow_hybrid: row.allow_hybrid,
         allow_password_grant: row.allow_password_grant,
-        post_logout_redirect_uris: serde_json::from_str(&row.post_logout_redirect_uris).unwrap_or_default(),
+        post_logout_redirect_uris: stored_uris(&row.post_logout_redirect_uris),
     }
+}
+
+/// A registered list as the column keeps it (a JSON array of strings, validated when the client
+/// was registered); unreadable JSON counts as no URI.
+fn stored_uris(column: &str) -> Vec<RedirectUri> {
+    let uris: Vec<String> = serde_json::from_str(column).unwrap_or_default();
+    uris.into_iter().map(RedirectUri::from_stored).collect()
 }

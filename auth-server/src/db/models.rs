@@ -13,6 +13,7 @@ use shared::db::DbBackend;
 use crate::domain::ids::{ClientId, GrantId, UserId};
 use crate::domain::pkce::{CodeChallenge, CodeChallengeMethod};
 use crate::domain::prompt::Prompt;
+use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::response_mode::ResponseMode;
 use crate::domain::response_type::ResponseType;
 use crate::domain::signing_alg::SigningAlgorithm;
@@ -41,6 +42,7 @@ pub struct ClientRow {
     pub secret_hash: Option<String>,
     pub is_public: bool,
     pub grant_types: String,
+    /// A JSON array of strings; `RedirectUri`s in the domain `Client`.
     pub redirect_uris: String,
     pub can_introspect: bool,
     pub skip_consent: bool,
@@ -77,7 +79,7 @@ pub struct AuthorizationRequest {
     pub id: String,
     pub browser_hash: String,
     pub client_id: ClientId,
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     pub redirect_uri_explicit: bool,
     pub scope: String,
     pub state: Option<String>,
@@ -121,7 +123,7 @@ pub struct AuthorizationCode {
     pub code_hash: String,
     pub client_id: ClientId,
     pub user_id: UserId,
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     pub redirect_uri_explicit: bool,
     pub scope: String,
     pub code_challenge: Option<CodeChallenge>,
