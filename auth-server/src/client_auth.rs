@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::domain::client::Client;
+use crate::domain::ids::ClientId;
 use crate::error::OAuthError;
 use crate::params::Params;
 use crate::state::AppState;
@@ -18,16 +19,16 @@ use crate::state::AppState;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented {
     Basic {
-        client_id: String,
+        client_id: ClientId,
         secret: String,
     },
     Post {
-        client_id: String,
+        client_id: ClientId,
         secret: String,
     },
     /// A public client identifies itself without a secret.
     ClientIdOnly {
-        client_id: String,
+        client_id: ClientId,
     },
     /// An `Authorization: Basic` header that does not decode: authentication fails.
     MalformedBasic,
@@ -60,22 +61,25 @@ impl Presented {
                         "client_id differs from the Authorization header",
                     ));
                 }
-                Ok(Presented::Basic { client_id, secret })
+                Ok(Presented::Basic {
+                    client_id: ClientId::from(client_id),
+                    secret,
+                })
             }
             None => Ok(match (body_id, body_secret) {
                 (Some(id), Some(secret)) => Presented::Post {
-                    client_id: id.to_owned(),
+                    client_id: ClientId::from(id),
                     secret: secret.to_owned(),
                 },
                 (Some(id), None) => Presented::ClientIdOnly {
-                    client_id: id.to_owned(),
+                    client_id: ClientId::from(id),
                 },
                 (None, _) => Presented::None,
             }),
         }
     }
 
-    fn client_id(&self) -> Option<&str> {
+    fn client_id(&self) -> Option<&ClientId> {
         match self {
             Presented::Basic { client_id, .. }
             | Presented::Post { client_id, .. }
@@ -94,7 +98,7 @@ pub async fn authenticate(
     address: &str,
 ) -> Result<Arc<Client>, OAuthError> {
     let realm = state.settings.issuer.as_str();
-    let Some(client_id) = presented.client_id().map(str::to_owned) else {
+    let Some(client_id) = presented.client_id().cloned() else {
         return Err(OAuthError::invalid_client(realm));
     };
     let client = state.clients.get(&client_id).await?;

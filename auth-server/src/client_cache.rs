@@ -10,13 +10,14 @@ use shared::db::{DbPool, run};
 
 use crate::db;
 use crate::domain::client::Client;
+use crate::domain::ids::ClientId;
 use crate::error::StoreError;
 
 /// Clients by id. Unknown ids are not cached, so a new registration is usable at once.
 #[derive(Clone)]
 pub struct ClientCache {
     pool: DbPool,
-    cache: Option<Cache<String, Arc<Client>>>,
+    cache: Option<Cache<ClientId, Arc<Client>>>,
 }
 
 /// Entries kept at most; a flood of requests naming random client ids does not grow the cache,
@@ -35,18 +36,18 @@ impl ClientCache {
     }
 
     /// The client with this id, from the cache or the database.
-    pub async fn get(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+    pub async fn get(&self, client_id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
         if let Some(client) = self.cache.as_ref().and_then(|cache| cache.get(client_id)) {
             return Ok(Some(client));
         }
-        let id = client_id.to_owned();
+        let id = client_id.clone();
         let loaded: Option<Client> = run(&self.pool, move |conn| {
             db::clients::load(conn, &id).map_err(StoreError::from)
         })
         .await?;
         let loaded = loaded.map(Arc::new);
         if let (Some(cache), Some(client)) = (&self.cache, &loaded) {
-            cache.insert(client_id.to_owned(), client.clone());
+            cache.insert(client_id.clone(), client.clone());
         }
         Ok(loaded)
     }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use shared::db::DbConn;
 
 use crate::db;
+use crate::domain::ids::ClientId;
 use crate::domain::opaque_token::{self, TokenKind};
 use crate::domain::time;
 
@@ -21,8 +22,8 @@ pub struct Introspection {
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct ActiveDetails {
     pub scope: String,
-    pub client_id: String,
-    /// The user, or the client itself for a client_credentials token.
+    pub client_id: ClientId,
+    /// The user, or the client itself for a client_credentials token: either id, so plain text.
     pub sub: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -35,7 +36,8 @@ pub struct ActiveDetails {
     pub exp: i64,
     pub iat: i64,
     pub iss: String,
-    pub aud: String,
+    /// The client the token was issued to.
+    pub aud: ClientId,
 }
 
 impl Introspection {
@@ -56,7 +58,10 @@ pub fn introspect(conn: &mut DbConn, token: &str, issuer: &str) -> diesel::Query
         Some(TokenKind::AccessToken) => db::access_tokens::find_with_username(conn, &hash)?
             .filter(|(token, _)| is_current(token.revoked_at, None, token.expires_at, now))
             .map(|(token, username)| ActiveDetails {
-                sub: token.user_id.clone().unwrap_or_else(|| token.client_id.clone()),
+                sub: match &token.user_id {
+                    Some(user_id) => user_id.to_string(),
+                    None => token.client_id.to_string(),
+                },
                 username,
                 token_type: Some("Bearer"),
                 token_use: "access_token",
@@ -70,7 +75,7 @@ pub fn introspect(conn: &mut DbConn, token: &str, issuer: &str) -> diesel::Query
         Some(TokenKind::RefreshToken) => db::refresh_tokens::find_with_username(conn, &hash)?
             .filter(|(token, _)| is_current(token.revoked_at, token.used_at, token.expires_at, now))
             .map(|(token, username)| ActiveDetails {
-                sub: token.user_id.clone(),
+                sub: token.user_id.to_string(),
                 username: Some(username),
                 token_type: None,
                 token_use: "refresh_token",

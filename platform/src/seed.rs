@@ -11,6 +11,7 @@ use auth_server::admin::clients::ClientSpec;
 use auth_server::admin::users::UserSpec;
 use auth_server::admin::{self, AdminError};
 use auth_server::domain::grant_type::GrantType;
+use auth_server::domain::ids::ClientId;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diesel::prelude::*;
@@ -157,7 +158,7 @@ fn follow_demo_url(conn: &mut DbConn, demo_url: &str) -> Result<(), StartError> 
 }
 
 fn client_exists(conn: &mut DbConn, client_id: &str) -> Result<bool, StartError> {
-    auth_server::db::clients::find(conn, client_id)
+    auth_server::db::clients::find(conn, &ClientId::from(client_id))
         .map(|found| found.is_some())
         .map_err(|error| StartError::new(format!("cannot read the demo clients: {error}")))
 }

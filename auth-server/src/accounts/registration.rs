@@ -8,7 +8,7 @@ use crate::db;
 use crate::db::account_events::AccountEvent;
 use crate::db::account_links::Purpose;
 use crate::db::models::User;
-use crate::domain::opaque_token;
+use crate::domain::ids::UserId;
 use crate::domain::scope::ScopeSet;
 use crate::error::StoreError;
 
@@ -44,7 +44,7 @@ pub fn register(
             return Ok(Registered::EmailTaken);
         }
         let user = User {
-            id: opaque_token::random_id(),
+            id: UserId::random(),
             username: account.username,
             email: account.email,
             password_hash: account.password_hash,

@@ -11,11 +11,12 @@ use shared::messaging::contracts::EmailTemplate;
 use crate::db;
 use crate::db::account_events::AccountEvent;
 use crate::domain::client::Client;
+use crate::domain::ids::UserId;
 
 /// Records the reuse and queues the alert to the family's user.
 pub fn refresh_token_reused(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     client: &Client,
     now: NaiveDateTime,
 ) -> QueryResult<()> {

@@ -11,8 +11,9 @@ use super::{AdminError, actor, scopes};
 use crate::db;
 use crate::db::models::ClientRow;
 use crate::domain::grant_type::{self, GrantType};
+use crate::domain::ids::ClientId;
 use crate::domain::opaque_token::{self, TokenKind};
-use crate::domain::redirect_uri;
+use crate::domain::redirect_uri::{self, RedirectUri};
 use crate::domain::signing_alg::SigningAlgorithm;
 use crate::domain::time;
 
@@ -89,7 +90,7 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
 
     let client_id = match &spec.client_id {
         Some(chosen) => validate_client_id(chosen)?,
-        None => opaque_token::random_id(),
+        None => ClientId::random(),
     };
     if spec.public && spec.secret.is_some() {
         return Err(AdminError::invalid(
@@ -133,7 +134,7 @@ pub fn create(conn: &mut DbConn, spec: &ClientSpec) -> Result<CreatedClient, Adm
     })?;
     tracing::info!(admin.actor = %actor(), client.id = %client_id, "client created");
     Ok(CreatedClient {
-        client_id,
+        client_id: client_id.into_string(),
         client_secret: secret.and_then(|secret| secret.shown),
     })
 }
@@ -169,10 +170,10 @@ fn new_secret(supplied: Option<&SecretString>) -> Result<NewSecret, AdminError> 
 
 /// A chosen client id: it travels in URLs, forms and Basic credentials, so only characters that
 /// need no encoding in any of them (and never `:`, which Basic authentication splits on).
-fn validate_client_id(chosen: &str) -> Result<String, AdminError> {
+fn validate_client_id(chosen: &str) -> Result<ClientId, AdminError> {
     let allowed = |character: char| character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-');
     if (3..=64).contains(&chosen.len()) && chosen.chars().all(allowed) {
-        Ok(chosen.to_owned())
+        Ok(ClientId::from(chosen))
     } else {
         Err(AdminError::invalid(
             "--client-id",
@@ -216,7 +217,10 @@ fn validate_grant_types(spec: &ClientSpec) -> Result<Vec<GrantType>, AdminError>
     Ok(grant_types)
 }
 
-fn validate_redirect_uris(spec: &ClientSpec, grant_types: &[GrantType]) -> Result<Vec<String>, AdminError> {
+fn validate_redirect_uris(
+    spec: &ClientSpec,
+    grant_types: &[GrantType],
+) -> Result<Vec<RedirectUri>, AdminError> {
     let uses_redirects = grant_types.contains(&GrantType::AuthorizationCode);
     if uses_redirects && spec.redirect_uris.is_empty() {
         return Err(AdminError::invalid(
@@ -230,7 +234,7 @@ fn validate_redirect_uris(spec: &ClientSpec, grant_types: &[GrantType]) -> Resul
             "redirect URIs are only used with --grant-type authorization_code",
         ));
     }
-    let mut uris: Vec<String> = Vec::new();
+    let mut uris: Vec<RedirectUri> = Vec::new();
     for uri in &spec.redirect_uris {
         let valid = redirect_uri::validate_for_registration(uri)
             .map_err(|error| AdminError::invalid("--redirect-uri", error.to_string()))?;
@@ -243,7 +247,7 @@ fn validate_redirect_uris(spec: &ClientSpec, grant_types: &[GrantType]) -> Resul
 
 struct OidcSettings {
     alg: SigningAlgorithm,
-    post_logout_redirect_uris: Vec<String>,
+    post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
 fn validate_oidc_settings(spec: &ClientSpec, grant_types: &[GrantType]) -> Result<OidcSettings, AdminError> {
@@ -262,7 +266,7 @@ fn validate_oidc_settings(spec: &ClientSpec, grant_types: &[GrantType]) -> Resul
             "the legacy password grant is for confidential clients only",
         ));
     }
-    let mut uris: Vec<String> = Vec::new();
+    let mut uris: Vec<RedirectUri> = Vec::new();
     for uri in &spec.post_logout_redirect_uris {
         let valid = redirect_uri::validate_for_registration(uri)
             .map_err(|error| AdminError::invalid("--post-logout-redirect-uri", error.to_string()))?;
@@ -282,7 +286,7 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<ClientView>, AdminError> {
 }
 
 pub fn show(conn: &mut DbConn, client_id: &str) -> Result<ClientView, AdminError> {
-    let row = db::clients::find(conn, client_id)?.ok_or_else(|| not_found(client_id))?;
+    let row = db::clients::find(conn, &ClientId::from(client_id))?.ok_or_else(|| not_found(client_id))?;
     view(conn, row)
 }
 
@@ -293,7 +297,8 @@ pub fn rotate_secret(
     client_id: &str,
     supplied: Option<&SecretString>,
 ) -> Result<CreatedClient, AdminError> {
-    let row = db::clients::find(conn, client_id)?.ok_or_else(|| not_found(client_id))?;
+    let client_id = ClientId::from(client_id);
+    let row = db::clients::find(conn, &client_id)?.ok_or_else(|| not_found(client_id.as_str()))?;
     if row.is_public {
         return Err(AdminError::invalid(
             "CLIENT_ID",
@@ -301,17 +306,17 @@ pub fn rotate_secret(
         ));
     }
     let secret = new_secret(supplied)?;
-    db::clients::set_secret_hash(conn, client_id, &secret.hash, time::now())?;
+    db::clients::set_secret_hash(conn, &client_id, &secret.hash, time::now())?;
     tracing::info!(admin.actor = %actor(), client.id = %client_id, "client secret rotated");
     Ok(CreatedClient {
-        client_id: client_id.to_owned(),
+        client_id: client_id.into_string(),
         client_secret: secret.shown,
     })
 }
 
 /// Deletes a client and, through the foreign keys, every code, token and consent issued to it.
 pub fn delete(conn: &mut DbConn, client_id: &str) -> Result<(), AdminError> {
-    if db::clients::delete(conn, client_id)? == 0 {
+    if db::clients::delete(conn, &ClientId::from(client_id))? == 0 {
         return Err(not_found(client_id));
     }
     tracing::info!(admin.actor = %actor(), client.id = %client_id, "client deleted");
@@ -328,7 +333,7 @@ fn view(conn: &mut DbConn, row: ClientRow) -> Result<ClientView, AdminError> {
             .filter(|name| !name.is_empty())
             .map(str::to_owned)
             .collect(),
-        client_id: row.id,
+        client_id: row.id.into_string(),
         name: row.name,
         public: row.is_public,
         scope: scope.to_string(),

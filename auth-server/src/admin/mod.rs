@@ -1,5 +1,9 @@
 //! Administration of clients, users and scopes: validation and storage behind the admin CLI (and
 //! behind tests, which register clients exactly as an operator does).
+//!
+//! Ids cross this boundary as text, the way the operator types and reads them (and the platform's
+//! seed and the tests pass them on); inside, they become `ClientId` and `UserId` on the way to the
+//! queries.
 
 pub mod clients;
 pub mod keys;

@@ -8,8 +8,9 @@ use shared::db::DbConn;
 use super::{AdminError, actor, scopes};
 use crate::db;
 use crate::db::models::User;
+use crate::domain::account;
+use crate::domain::ids::UserId;
 use crate::domain::time;
-use crate::domain::{account, opaque_token};
 use crate::password;
 
 /// What an operator gives to create a user.
@@ -40,7 +41,7 @@ pub fn create(conn: &mut DbConn, spec: &UserSpec) -> Result<UserView, AdminError
     let password_hash = password::hash(&spec.password)?;
     let now = time::now();
     let user = User {
-        id: opaque_token::random_id(),
+        id: UserId::random(),
         username: username.clone(),
         email,
         password_hash,
@@ -113,7 +114,7 @@ fn find(conn: &mut DbConn, username: &str) -> Result<User, AdminError> {
 fn view(conn: &mut DbConn, user: User) -> Result<UserView, AdminError> {
     let scope = db::users::scopes_of(conn, &user.id)?;
     Ok(UserView {
-        id: user.id,
+        id: user.id.into_string(),
         username: user.username,
         email: user.email,
         scope: scope.to_string(),

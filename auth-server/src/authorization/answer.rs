@@ -7,7 +7,7 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 
 use crate::db::models::AuthorizationRequest;
-use crate::domain::redirect_uri::with_query;
+use crate::domain::redirect_uri::{RedirectUri, with_query};
 pub use crate::domain::response_mode::ResponseMode;
 use crate::error::ErrorCode;
 use crate::pages::{FormPostField, FormPostPage, render, secure_html, see_other};
@@ -15,7 +15,7 @@ use crate::pages::{FormPostField, FormPostPage, render, secure_html, see_other};
 /// The answer to send to the client's redirect URI.
 #[derive(Debug)]
 pub struct ClientAnswer {
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     pub mode: ResponseMode,
     pub params: Vec<(&'static str, String)>,
 }
@@ -64,7 +64,7 @@ impl ClientAnswer {
             }
             ResponseMode::FormPost => {
                 let page = FormPostPage {
-                    action: &self.redirect_uri,
+                    action: self.redirect_uri.as_str(),
                     fields: self
                         .params
                         .iter()

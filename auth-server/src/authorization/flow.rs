@@ -14,8 +14,9 @@ use crate::browser::BrowserBinding;
 use crate::db;
 use crate::db::models::{AuthorizationCode, AuthorizationRequest};
 use crate::domain::client::Client;
+use crate::domain::ids::UserId;
 use crate::domain::opaque_token::{self, TokenHash, TokenKind};
-use crate::domain::redirect_uri::with_query;
+use crate::domain::redirect_uri::{RedirectUri, with_query};
 use crate::domain::response_type::ResponseType;
 use crate::domain::scope::ScopeSet;
 use crate::domain::time;
@@ -96,8 +97,8 @@ pub async fn advance(
     });
     let other_user = request
         .expected_subject
-        .as_deref()
-        .is_some_and(|subject| subject != session.user.id);
+        .as_ref()
+        .is_some_and(|subject| *subject != session.user.id);
     if !fresh && (prompt.login || too_old || other_user) {
         if prompt.none {
             return refuse(
@@ -157,10 +158,10 @@ async fn refuse(
 pub async fn granted_and_consented(
     state: &AppState,
     pending: &Pending,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<(ScopeSet, Option<ScopeSet>), PageError> {
     let requested = ScopeSet::parse(&pending.request.scope).unwrap_or_default();
-    let (user_id, client_id) = (user_id.to_owned(), pending.client.id.clone());
+    let (user_id, client_id) = (user_id.clone(), pending.client.id.clone());
     let (held, consented) = run(&state.pool, move |conn| {
         let held = db::users::scopes_of(conn, &user_id)?;
         let consented = db::consents::consented_scopes(conn, &user_id, &client_id)?;
@@ -331,7 +332,7 @@ pub async fn answer_error(
 
 /// A client redirect URI carrying an error (RFC 6749 §4.1.2.1, with `iss` from RFC 9207).
 pub fn error_location(
-    redirect_uri: &str,
+    redirect_uri: &RedirectUri,
     error: ErrorCode,
     description: &str,
     client_state: Option<&str>,

@@ -3,6 +3,7 @@
 //! `id_token_hint`.
 
 use crate::domain::client::Client;
+use crate::domain::ids::UserId;
 use crate::domain::prompt::{Prompt, PromptError};
 use crate::domain::response_mode::ResponseMode;
 pub use crate::domain::response_type::ResponseType;
@@ -77,7 +78,7 @@ pub struct OidcParams {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     /// The `sub` of a verified `id_token_hint`.
-    pub expected_subject: Option<String>,
+    pub expected_subject: Option<UserId>,
 }
 
 /// A parameter that makes the request invalid: the error code and its description.

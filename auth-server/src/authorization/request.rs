@@ -11,7 +11,9 @@ use super::oidc_request::{self, OidcParams, Refusal, ResponseType};
 use crate::configuration::OAuthSettings;
 use crate::domain::client::{Client, ResolvedRedirect};
 use crate::domain::grant_type::GrantType;
+use crate::domain::ids::{ClientId, UserId};
 use crate::domain::pkce::CodeChallenge;
+use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::scope::ScopeSet;
 use crate::error::{ErrorCode, PageError};
 use crate::params::Params;
@@ -43,7 +45,7 @@ pub enum Invalid {
 pub struct ErrorRedirect {
     /// How the answer travels (the query unless the request asked otherwise).
     pub mode: ResponseMode,
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     pub error: ErrorCode,
     pub description: String,
     pub state: Option<String>,
@@ -100,7 +102,7 @@ async fn client_and_redirect(
     let client_id = params.get("client_id").map_err(|error| page(error.to_string()))?;
     let client_id =
         client_id.ok_or_else(|| page("The request does not name a client (client_id).".into()))?;
-    let client = match state.clients.get(client_id).await {
+    let client = match state.clients.get(&ClientId::from(client_id)).await {
         Ok(Some(client)) => client,
         Ok(None) => {
             return Err(page(
@@ -205,7 +207,7 @@ async fn hinted_subject(
     state: &AppState,
     client: &Client,
     hint: &str,
-) -> Result<String, oidc_request::Refusal> {
+) -> Result<UserId, oidc_request::Refusal> {
     let (issuer, hint) = (state.settings.issuer.clone(), hint.to_owned());
     let verified = shared::db::run(&state.pool, move |conn| match crate::oidc::id_token::verify_hint(
         conn, &issuer, &hint,
@@ -232,13 +234,13 @@ async fn hinted_subject(
 
 /// Builds the error redirects of one request.
 struct ErrorTo<'a> {
-    redirect_uri: &'a str,
+    redirect_uri: &'a RedirectUri,
     state: Option<&'a str>,
     mode: ResponseMode,
 }
 
 impl<'a> ErrorTo<'a> {
-    fn new(redirect_uri: &'a str, state: Option<&'a str>, mode: ResponseMode) -> Self {
+    fn new(redirect_uri: &'a RedirectUri, state: Option<&'a str>, mode: ResponseMode) -> Self {
         ErrorTo {
             redirect_uri,
             state,
@@ -248,7 +250,7 @@ impl<'a> ErrorTo<'a> {
 
     fn invalid(&self, error: ErrorCode, description: impl Into<String>) -> Invalid {
         Invalid::Redirect(ErrorRedirect {
-            redirect_uri: self.redirect_uri.to_owned(),
+            redirect_uri: self.redirect_uri.clone(),
             error,
             description: description.into(),
             state: self.state.map(str::to_owned),

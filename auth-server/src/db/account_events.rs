@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use shared::db::DbConn;
 
 use super::schema::account_events;
+use crate::domain::ids::{ClientId, UserId};
 use crate::domain::opaque_token;
 
 /// The kinds of facts recorded.
@@ -32,8 +33,8 @@ impl AccountEvent {
 pub fn record(
     conn: &mut DbConn,
     event: AccountEvent,
-    user_id: Option<&str>,
-    client_id: Option<&str>,
+    user_id: Option<&UserId>,
+    client_id: Option<&ClientId>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::insert_into(account_events::table)

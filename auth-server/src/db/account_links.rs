@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shared::db::DbConn;
 
+use crate::domain::ids::UserId;
 use crate::domain::opaque_token::TokenHash;
 
 use super::schema::account_links;
@@ -27,7 +28,7 @@ impl Purpose {
 pub fn insert(
     conn: &mut DbConn,
     token_hash: &TokenHash,
-    user_id: &str,
+    user_id: &UserId,
     purpose: Purpose,
     now: NaiveDateTime,
     expires_at: NaiveDateTime,
@@ -51,7 +52,7 @@ pub fn find_usable(
     token_hash: &TokenHash,
     purpose: Purpose,
     now: NaiveDateTime,
-) -> QueryResult<Option<String>> {
+) -> QueryResult<Option<UserId>> {
     account_links::table
         .find(token_hash.as_str())
         .filter(account_links::purpose.eq(purpose.as_str()))
@@ -69,7 +70,7 @@ pub fn use_once(
     token_hash: &TokenHash,
     purpose: Purpose,
     now: NaiveDateTime,
-) -> QueryResult<Option<String>> {
+) -> QueryResult<Option<UserId>> {
     diesel::update(
         account_links::table
             .find(token_hash.as_str())
@@ -86,7 +87,7 @@ pub fn use_once(
 /// Retires every other usable link of that purpose (a new password makes older reset links void).
 pub fn retire_all(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     purpose: Purpose,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -101,7 +102,7 @@ pub fn retire_all(
 }
 
 /// Links of any purpose created for a user since `since` (the per-user email budget).
-pub fn count_since(conn: &mut DbConn, user_id: &str, since: NaiveDateTime) -> QueryResult<i64> {
+pub fn count_since(conn: &mut DbConn, user_id: &UserId, since: NaiveDateTime) -> QueryResult<i64> {
     account_links::table
         .filter(account_links::user_id.eq(user_id))
         .filter(account_links::created_at.gt(since))

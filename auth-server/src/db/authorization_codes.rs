@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shared::db::DbConn;
 
+use crate::domain::ids::{GrantId, UserId};
 use crate::domain::opaque_token::TokenHash;
 
 use super::models::AuthorizationCode;
@@ -38,7 +39,7 @@ pub fn claim(conn: &mut DbConn, code_hash: &TokenHash, now: NaiveDateTime) -> Qu
 }
 
 /// Records the family that the code's redemption created, for revocation on replay.
-pub fn set_grant(conn: &mut DbConn, code_hash: &TokenHash, grant_id: &str) -> QueryResult<()> {
+pub fn set_grant(conn: &mut DbConn, code_hash: &TokenHash, grant_id: &GrantId) -> QueryResult<()> {
     diesel::update(authorization_codes::table.find(code_hash.as_str()))
         .set(authorization_codes::grant_id.eq(grant_id))
         .execute(conn)
@@ -46,7 +47,7 @@ pub fn set_grant(conn: &mut DbConn, code_hash: &TokenHash, grant_id: &str) -> Qu
 }
 
 /// Makes every unredeemed code of a user unusable (account disabled, password changed).
-pub fn burn_all_for_user(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn burn_all_for_user(conn: &mut DbConn, user_id: &UserId, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         authorization_codes::table
             .filter(authorization_codes::user_id.eq(user_id))

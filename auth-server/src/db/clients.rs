@@ -10,6 +10,8 @@ use super::models::ClientRow;
 use super::schema::{client_scopes, clients};
 use crate::domain::client::Client;
 use crate::domain::grant_type;
+use crate::domain::ids::ClientId;
+use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::scope::ScopeSet;
 use crate::domain::signing_alg::SigningAlgorithm;
 
@@ -20,7 +22,7 @@ pub fn insert(conn: &mut DbConn, client: &ClientRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ClientRow>> {
+pub fn find(conn: &mut DbConn, id: &ClientId) -> QueryResult<Option<ClientRow>> {
     clients::table
         .find(id)
         .select(ClientRow::as_select())
@@ -35,13 +37,13 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ClientRow>> {
         .load(conn)
 }
 
-pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+pub fn delete(conn: &mut DbConn, id: &ClientId) -> QueryResult<usize> {
     diesel::delete(clients::table.find(id)).execute(conn)
 }
 
 pub fn set_secret_hash(
     conn: &mut DbConn,
-    id: &str,
+    id: &ClientId,
     hash: &TokenHash,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -54,7 +56,7 @@ pub fn set_secret_hash(
 }
 
 /// The scopes this client may ask for.
-pub fn scopes_of(conn: &mut DbConn, client_id: &str) -> QueryResult<ScopeSet> {
+pub fn scopes_of(conn: &mut DbConn, client_id: &ClientId) -> QueryResult<ScopeSet> {
     let names: Vec<String> = client_scopes::table
         .filter(client_scopes::client_id.eq(client_id))
         .select(client_scopes::scope)
@@ -63,7 +65,7 @@ pub fn scopes_of(conn: &mut DbConn, client_id: &str) -> QueryResult<ScopeSet> {
 }
 
 /// Sets the scopes of a new client (one insert per row: portable to SQLite's backend).
-pub fn insert_scopes(conn: &mut DbConn, client_id: &str, scopes: &ScopeSet) -> QueryResult<()> {
+pub fn insert_scopes(conn: &mut DbConn, client_id: &ClientId, scopes: &ScopeSet) -> QueryResult<()> {
     for scope in scopes.iter() {
         diesel::insert_into(client_scopes::table)
             .values((
@@ -76,7 +78,7 @@ pub fn insert_scopes(conn: &mut DbConn, client_id: &str, scopes: &ScopeSet) -> Q
 }
 
 /// Loads a client with its scopes, as the protocol code uses it.
-pub fn load(conn: &mut DbConn, id: &str) -> QueryResult<Option<Client>> {
+pub fn load(conn: &mut DbConn, id: &ClientId) -> QueryResult<Option<Client>> {
     let Some(row) = find(conn, id)? else {
         return Ok(None);
     };
@@ -87,7 +89,7 @@ pub fn load(conn: &mut DbConn, id: &str) -> QueryResult<Option<Client>> {
 /// Combines a row and its scopes into the domain type.
 pub fn to_domain(row: ClientRow, scopes: ScopeSet) -> Client {
     Client {
-        redirect_uris: serde_json::from_str(&row.redirect_uris).unwrap_or_default(),
+        redirect_uris: stored_uris(&row.redirect_uris),
         grant_types: grant_type::parse_list(&row.grant_types),
         id: row.id,
         name: row.name,
@@ -100,6 +102,13 @@ pub fn to_domain(row: ClientRow, scopes: ScopeSet) -> Client {
             .unwrap_or(SigningAlgorithm::Rs256),
         allow_hybrid: row.allow_hybrid,
         allow_password_grant: row.allow_password_grant,
-        post_logout_redirect_uris: serde_json::from_str(&row.post_logout_redirect_uris).unwrap_or_default(),
+        post_logout_redirect_uris: stored_uris(&row.post_logout_redirect_uris),
     }
+}
+
+/// A registered list as the column keeps it (a JSON array of strings, validated when the client
+/// was registered); unreadable JSON counts as no URI.
+fn stored_uris(column: &str) -> Vec<RedirectUri> {
+    let uris: Vec<String> = serde_json::from_str(column).unwrap_or_default();
+    uris.into_iter().map(RedirectUri::from_stored).collect()
 }

@@ -6,11 +6,16 @@ use shared::db::DbConn;
 
 use super::models::Consent;
 use super::schema::consents;
+use crate::domain::ids::{ClientId, UserId};
 use crate::domain::scope::ScopeSet;
 
 /// The scopes this user has agreed to share with this client, or `None` if the user never agreed to
 /// anything with it.
-pub fn consented_scopes(conn: &mut DbConn, user_id: &str, client_id: &str) -> QueryResult<Option<ScopeSet>> {
+pub fn consented_scopes(
+    conn: &mut DbConn,
+    user_id: &UserId,
+    client_id: &ClientId,
+) -> QueryResult<Option<ScopeSet>> {
     let scope: Option<String> = consents::table
         .find((user_id, client_id))
         .select(consents::scope)
@@ -24,8 +29,8 @@ pub fn consented_scopes(conn: &mut DbConn, user_id: &str, client_id: &str) -> Qu
 /// the row is locked while it is merged, so two consents given at once (two tabs) both count.
 pub fn remember(
     conn: &mut DbConn,
-    user_id: &str,
-    client_id: &str,
+    user_id: &UserId,
+    client_id: &ClientId,
     scopes: &ScopeSet,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
@@ -33,8 +38,8 @@ pub fn remember(
         return Ok(());
     }
     let consent = Consent {
-        user_id: user_id.to_owned(),
-        client_id: client_id.to_owned(),
+        user_id: user_id.clone(),
+        client_id: client_id.clone(),
         scope: scopes.to_string(),
         created_at: now,
         updated_at: now,
@@ -57,8 +62,8 @@ pub fn remember(
 /// Merges `scopes` into the user's consent row if there is one; false if there is none.
 fn merge_into_existing(
     conn: &mut DbConn,
-    user_id: &str,
-    client_id: &str,
+    user_id: &UserId,
+    client_id: &ClientId,
     scopes: &ScopeSet,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {

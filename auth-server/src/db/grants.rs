@@ -6,6 +6,7 @@ use shared::db::DbConn;
 
 use super::models::Grant;
 use super::schema::{access_tokens, grants, refresh_tokens};
+use crate::domain::ids::{GrantId, UserId};
 
 pub fn insert(conn: &mut DbConn, grant: &Grant) -> QueryResult<()> {
     diesel::insert_into(grants::table)
@@ -20,7 +21,7 @@ pub fn insert(conn: &mut DbConn, grant: &Grant) -> QueryResult<()> {
 /// revoked while it waited. (Under READ COMMITTED each later statement then sees the other's
 /// committed rows. On SQLite the transaction holds the whole database's write lock instead; see
 /// `shared::db::transaction`.)
-pub fn lock(conn: &mut DbConn, grant_id: &str) -> QueryResult<Option<Grant>> {
+pub fn lock(conn: &mut DbConn, grant_id: &GrantId) -> QueryResult<Option<Grant>> {
     shared::select_for_update!(
         conn,
         grants::table.find(grant_id).select(Grant::as_select()),
@@ -30,7 +31,7 @@ pub fn lock(conn: &mut DbConn, grant_id: &str) -> QueryResult<Option<Grant>> {
 
 /// Revokes a family and every token in it. Tokens are marked one by one (through the `grant_id`
 /// index) so that introspection reads a single row and never has to join the family.
-pub fn revoke(conn: &mut DbConn, grant_id: &str, reason: &str, now: NaiveDateTime) -> QueryResult<()> {
+pub fn revoke(conn: &mut DbConn, grant_id: &GrantId, reason: &str, now: NaiveDateTime) -> QueryResult<()> {
     lock(conn, grant_id)?;
     diesel::update(grants::table.find(grant_id).filter(grants::revoked_at.is_null()))
         .set((grants::revoked_at.eq(now), grants::revoked_reason.eq(reason)))
@@ -56,11 +57,11 @@ pub fn revoke(conn: &mut DbConn, grant_id: &str, reason: &str, now: NaiveDateTim
 /// client_credentials-free access tokens with them.
 pub fn revoke_all_for_user(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let ids: Vec<String> = grants::table
+    let ids: Vec<GrantId> = grants::table
         .filter(grants::user_id.eq(user_id))
         .filter(grants::revoked_at.is_null())
         .select(grants::id)

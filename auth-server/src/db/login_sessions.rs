@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shared::db::DbConn;
 
+use crate::domain::ids::UserId;
 use crate::domain::opaque_token::TokenHash;
 
 use super::models::LoginSession;
@@ -41,7 +42,7 @@ pub fn revoke(conn: &mut DbConn, id_hash: &TokenHash, now: NaiveDateTime) -> Que
     .execute(conn)
 }
 
-pub fn revoke_all_for_user(conn: &mut DbConn, user_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn revoke_all_for_user(conn: &mut DbConn, user_id: &UserId, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         login_sessions::table
             .filter(login_sessions::user_id.eq(user_id))

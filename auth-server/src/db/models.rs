@@ -1,5 +1,6 @@
 //! Row types. One struct per table serves reads (`Queryable`, `Selectable`) and, where every column is
-//! written by us, writes (`Insertable`) too.
+//! written by us, writes (`Insertable`) too. Id columns hold `ClientId`, `UserId` and `GrantId`
+//! (`domain/ids.rs`), so a row cannot be written with one kind of id in another's column.
 //!
 //! Every `Insertable` row says `treat_none_as_null`: a `None` is bound as NULL instead of rendered as
 //! `DEFAULT`, which keeps the SQL text fixed, so diesel caches the prepared statement per connection
@@ -9,8 +10,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shared::db::DbBackend;
 
+use crate::domain::ids::{ClientId, GrantId, UserId};
 use crate::domain::pkce::{CodeChallenge, CodeChallengeMethod};
 use crate::domain::prompt::Prompt;
+use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::response_mode::ResponseMode;
 use crate::domain::response_type::ResponseType;
 use crate::domain::signing_alg::SigningAlgorithm;
@@ -20,7 +23,7 @@ use super::schema::*;
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(treat_none_as_null = true, table_name = users, check_for_backend(DbBackend))]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     pub email: String,
     pub password_hash: String,
@@ -34,11 +37,12 @@ pub struct User {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(treat_none_as_null = true, table_name = clients, check_for_backend(DbBackend))]
 pub struct ClientRow {
-    pub id: String,
+    pub id: ClientId,
     pub name: String,
     pub secret_hash: Option<String>,
     pub is_public: bool,
     pub grant_types: String,
+    /// A JSON array of strings; `RedirectUri`s in the domain `Client`.
     pub redirect_uris: String,
     pub can_introspect: bool,
     pub skip_consent: bool,
@@ -62,7 +66,7 @@ pub struct Scope {
 #[diesel(treat_none_as_null = true, table_name = login_sessions, check_for_backend(DbBackend))]
 pub struct LoginSession {
     pub id_hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub auth_time: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
@@ -74,8 +78,8 @@ pub struct LoginSession {
 pub struct AuthorizationRequest {
     pub id: String,
     pub browser_hash: String,
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
     pub redirect_uri_explicit: bool,
     pub scope: String,
     pub state: Option<String>,
@@ -89,7 +93,7 @@ pub struct AuthorizationRequest {
     pub prompt: Option<Prompt>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
-    pub expected_subject: Option<String>,
+    pub expected_subject: Option<UserId>,
 }
 
 impl AuthorizationRequest {
@@ -103,9 +107,9 @@ impl AuthorizationRequest {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(treat_none_as_null = true, table_name = grants, check_for_backend(DbBackend))]
 pub struct Grant {
-    pub id: String,
-    pub client_id: String,
-    pub user_id: Option<String>,
+    pub id: GrantId,
+    pub client_id: ClientId,
+    pub user_id: Option<UserId>,
     pub scope: String,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
@@ -117,9 +121,9 @@ pub struct Grant {
 #[diesel(treat_none_as_null = true, table_name = authorization_codes, check_for_backend(DbBackend))]
 pub struct AuthorizationCode {
     pub code_hash: String,
-    pub client_id: String,
-    pub user_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub redirect_uri: RedirectUri,
     pub redirect_uri_explicit: bool,
     pub scope: String,
     pub code_challenge: Option<CodeChallenge>,
@@ -129,7 +133,7 @@ pub struct AuthorizationCode {
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub used_at: Option<NaiveDateTime>,
-    pub grant_id: Option<String>,
+    pub grant_id: Option<GrantId>,
     pub session_hash: Option<String>,
 }
 
@@ -137,9 +141,9 @@ pub struct AuthorizationCode {
 #[diesel(treat_none_as_null = true, table_name = access_tokens, check_for_backend(DbBackend))]
 pub struct AccessToken {
     pub token_hash: String,
-    pub grant_id: Option<String>,
-    pub client_id: String,
-    pub user_id: Option<String>,
+    pub grant_id: Option<GrantId>,
+    pub client_id: ClientId,
+    pub user_id: Option<UserId>,
     pub scope: String,
     pub issued_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
@@ -150,9 +154,9 @@ pub struct AccessToken {
 #[diesel(treat_none_as_null = true, table_name = refresh_tokens, check_for_backend(DbBackend))]
 pub struct RefreshToken {
     pub token_hash: String,
-    pub grant_id: String,
-    pub client_id: String,
-    pub user_id: String,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub user_id: UserId,
     pub scope: String,
     pub parent_hash: Option<String>,
     pub issued_at: NaiveDateTime,
@@ -164,8 +168,8 @@ pub struct RefreshToken {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(treat_none_as_null = true, table_name = consents, check_for_backend(DbBackend))]
 pub struct Consent {
-    pub user_id: String,
-    pub client_id: String,
+    pub user_id: UserId,
+    pub client_id: ClientId,
     pub scope: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -187,7 +191,7 @@ pub struct SigningKeyRow {
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(treat_none_as_null = true, table_name = user_claims, check_for_backend(DbBackend))]
 pub struct UserClaim {
-    pub user_id: String,
+    pub user_id: UserId,
     pub claim: String,
     /// JSON.
     pub value: String,

@@ -6,9 +6,10 @@ use shared::db::DbConn;
 
 use super::models::UserClaim;
 use super::schema::user_claims;
+use crate::domain::ids::UserId;
 
 /// Every claim of a user.
-pub fn of_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<UserClaim>> {
+pub fn of_user(conn: &mut DbConn, user_id: &UserId) -> QueryResult<Vec<UserClaim>> {
     user_claims::table
         .filter(user_claims::user_id.eq(user_id))
         .select(UserClaim::as_select())
@@ -18,7 +19,7 @@ pub fn of_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<UserClaim>> 
 /// Sets one claim (JSON value), replacing any previous value.
 pub fn set(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     claim: &str,
     value: &str,
     now: NaiveDateTime,
@@ -32,7 +33,7 @@ pub fn set(
         .execute(conn)?;
         diesel::insert_into(user_claims::table)
             .values(&UserClaim {
-                user_id: user_id.to_owned(),
+                user_id: user_id.clone(),
                 claim: claim.to_owned(),
                 value: value.to_owned(),
                 updated_at: now,

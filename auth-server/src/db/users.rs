@@ -7,6 +7,7 @@ use shared::db::DbConn;
 use super::models::User;
 use super::schema::{user_scopes, users};
 use super::{authorization_codes, grants, login_sessions};
+use crate::domain::ids::UserId;
 use crate::domain::scope::ScopeSet;
 
 pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
@@ -16,7 +17,7 @@ pub fn insert(conn: &mut DbConn, user: &User) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn find_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
+pub fn find_by_id(conn: &mut DbConn, id: &UserId) -> QueryResult<Option<User>> {
     users::table
         .find(id)
         .select(User::as_select())
@@ -39,20 +40,30 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<User>> {
         .load(conn)
 }
 
-pub fn set_password_hash(conn: &mut DbConn, id: &str, hash: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn set_password_hash(
+    conn: &mut DbConn,
+    id: &UserId,
+    hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
         .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
         .execute(conn)
 }
 
-pub fn set_disabled(conn: &mut DbConn, id: &str, disabled: bool, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn set_disabled(
+    conn: &mut DbConn,
+    id: &UserId,
+    disabled: bool,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
         .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
         .execute(conn)
 }
 
 /// The scopes this user may hold.
-pub fn scopes_of(conn: &mut DbConn, user_id: &str) -> QueryResult<ScopeSet> {
+pub fn scopes_of(conn: &mut DbConn, user_id: &UserId) -> QueryResult<ScopeSet> {
     let names: Vec<String> = user_scopes::table
         .filter(user_scopes::user_id.eq(user_id))
         .select(user_scopes::scope)
@@ -61,7 +72,7 @@ pub fn scopes_of(conn: &mut DbConn, user_id: &str) -> QueryResult<ScopeSet> {
 }
 
 /// Replaces the scopes this user may hold (one insert per row: portable to SQLite's backend).
-pub fn set_scopes(conn: &mut DbConn, user_id: &str, scopes: &ScopeSet) -> QueryResult<()> {
+pub fn set_scopes(conn: &mut DbConn, user_id: &UserId, scopes: &ScopeSet) -> QueryResult<()> {
     diesel::delete(user_scopes::table.filter(user_scopes::user_id.eq(user_id))).execute(conn)?;
     for scope in scopes.iter() {
         diesel::insert_into(user_scopes::table)
@@ -72,7 +83,7 @@ pub fn set_scopes(conn: &mut DbConn, user_id: &str, scopes: &ScopeSet) -> QueryR
 }
 
 /// Whether the user exists and is not disabled.
-pub fn is_enabled(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+pub fn is_enabled(conn: &mut DbConn, id: &UserId) -> QueryResult<bool> {
     let disabled: Option<bool> = users::table
         .find(id)
         .select(users::disabled)
@@ -90,7 +101,7 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>
 }
 
 /// Marks the address as confirmed (once: a later confirmation keeps the first time).
-pub fn mark_email_verified(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+pub fn mark_email_verified(conn: &mut DbConn, id: &UserId, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(users::table.find(id).filter(users::email_verified_at.is_null()))
         .set((users::email_verified_at.eq(now), users::updated_at.eq(now)))
         .execute(conn)
@@ -100,7 +111,7 @@ pub fn mark_email_verified(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> Q
 /// disabled): whoever held any of them loses access.
 pub fn sign_out_everywhere(
     conn: &mut DbConn,
-    user_id: &str,
+    user_id: &UserId,
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {

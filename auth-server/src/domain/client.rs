@@ -1,21 +1,22 @@
 //! A registered client as the protocol sees it, and the rules about it.
 
 use super::grant_type::GrantType;
+use super::ids::ClientId;
 use super::opaque_token;
-use super::redirect_uri;
+use super::redirect_uri::{self, RedirectUri};
 use super::scope::ScopeSet;
 use super::signing_alg::SigningAlgorithm;
 
 /// A registered OAuth client.
 #[derive(Debug, Clone)]
 pub struct Client {
-    pub id: String,
+    pub id: ClientId,
     pub name: String,
     /// SHA-256 of the secret; `None` for public clients.
     pub secret_hash: Option<String>,
     pub is_public: bool,
     pub grant_types: Vec<GrantType>,
-    pub redirect_uris: Vec<String>,
+    pub redirect_uris: Vec<RedirectUri>,
     /// The scopes this client may ask for.
     pub scopes: ScopeSet,
     /// Whether this client (a resource server or the gateway) may call the introspection endpoint.
@@ -29,13 +30,13 @@ pub struct Client {
     /// Whether this client may use the legacy password grant.
     pub allow_password_grant: bool,
     /// Where RP-initiated logout may send the browser, compared by exact string equality.
-    pub post_logout_redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
 /// How a request designated its redirect URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedRedirect {
-    pub uri: String,
+    pub uri: RedirectUri,
     /// Whether the request named it (then the token request must repeat it).
     pub explicit: bool,
 }
@@ -59,13 +60,8 @@ impl Client {
     /// (exactly), or the only registered one when the request names none.
     pub fn resolve_redirect_uri(&self, requested: Option<&str>) -> Option<ResolvedRedirect> {
         match requested {
-            Some(requested) => redirect_uri::find_match(&self.redirect_uris, requested)
-                // The loopback port exception matched a registered URI; the app listens on the
-                // requested one, so that is where the answer goes.
-                .map(|_| ResolvedRedirect {
-                    uri: requested.to_owned(),
-                    explicit: true,
-                }),
+            Some(requested) => redirect_uri::resolve(&self.redirect_uris, requested)
+                .map(|uri| ResolvedRedirect { uri, explicit: true }),
             None => match self.redirect_uris.as_slice() {
                 [only] => Some(ResolvedRedirect {
                     uri: only.clone(),
@@ -97,7 +93,10 @@ mod tests {
             secret_hash: Some(opaque_token::hash("ocs_secret").into_string()),
             is_public: false,
             grant_types: vec![GrantType::AuthorizationCode],
-            redirect_uris: redirect_uris.iter().map(|uri| uri.to_string()).collect(),
+            redirect_uris: redirect_uris
+                .iter()
+                .map(|uri| RedirectUri::from_stored(uri.to_string()))
+                .collect(),
             scopes: ScopeSet::parse("read write").unwrap(),
             can_introspect: false,
             skip_consent: false,
@@ -114,7 +113,7 @@ mod tests {
         assert_eq!(
             resolved,
             ResolvedRedirect {
-                uri: "https://a.test/cb".into(),
+                uri: RedirectUri::from_stored("https://a.test/cb".into()),
                 explicit: false
             }
         );

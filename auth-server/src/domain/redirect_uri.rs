@@ -1,8 +1,83 @@
 //! Redirect URIs: what may be registered (RFC 9700 §2.1, §4.1; RFC 8252 for native apps) and how a
 //! request's `redirect_uri` is matched against the registered list: exact string equality, with the
 //! single exception RFC 8252 §7.3 requires (any port on an `http` loopback IP literal).
+//!
+//! A [`RedirectUri`] is one that passed: registered through [`validate_for_registration`], or a
+//! request's URI that [`resolve`] matched to a registered one. The clients' lists, the stored
+//! authorization requests and codes, and every answer sent to a client hold one, so a URI taken
+//! straight from a request cannot be redirected to.
 
+use std::fmt;
+
+use diesel::sql_types::Text;
 use url::Url;
+
+/// A validated redirect URI, kept exactly as registered or requested (never normalised: matching
+/// is exact). Serialises as the bare string; there is deliberately no `Deserialize` or `FromStr`,
+/// which would make one from any text.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, diesel::AsExpression, diesel::FromSqlRow)]
+#[serde(transparent)]
+#[diesel(sql_type = Text)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    /// A URI read back from our own storage (a client's registered lists, an authorization request
+    /// or code row), where it was written as a `RedirectUri`. Not validated again: a URI that
+    /// [`resolve`] matched was never validated on its own, and a rule tightened since must not make
+    /// a stored request, or a registered client, unreadable.
+    pub fn from_stored(uri: String) -> RedirectUri {
+        RedirectUri(uri)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl AsRef<str> for RedirectUri {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+// As the bare string, like the `String` it replaces wherever it is printed with `{:?}`.
+impl fmt::Debug for RedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+// The TEXT column conversions of `shared::text_column!`, written out: that macro reads through
+// `FromStr`, which this type must not have (see above). Reading is `from_stored`.
+impl<DB> diesel::deserialize::FromSql<Text, DB> for RedirectUri
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+        <String as diesel::deserialize::FromSql<Text, DB>>::from_sql(bytes).map(RedirectUri::from_stored)
+    }
+}
+
+impl<DB> diesel::serialize::ToSql<Text, DB> for RedirectUri
+where
+    DB: diesel::backend::Backend,
+    str: diesel::serialize::ToSql<Text, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, DB>) -> diesel::serialize::Result {
+        <str as diesel::serialize::ToSql<Text, DB>>::to_sql(self.as_str(), out)
+    }
+}
 
 /// Why a URI cannot be registered as a redirect URI.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -24,7 +99,11 @@ pub enum InvalidRedirectUri {
 }
 
 /// Checks that `uri` may be registered, returning it unchanged (never normalised: matching is exact).
-pub fn validate_for_registration(uri: &str) -> Result<String, InvalidRedirectUri> {
+pub fn validate_for_registration(uri: &str) -> Result<RedirectUri, InvalidRedirectUri> {
+    validate(uri).map(|()| RedirectUri(uri.to_owned()))
+}
+
+fn validate(uri: &str) -> Result<(), InvalidRedirectUri> {
     let owned = || uri.to_owned();
     if uri.contains('*') {
         return Err(InvalidRedirectUri::Wildcard(owned()));
@@ -37,14 +116,14 @@ pub fn validate_for_registration(uri: &str) -> Result<String, InvalidRedirectUri
         return Err(InvalidRedirectUri::UserInfo(owned()));
     }
     match parsed.scheme() {
-        "https" if parsed.host().is_some() => Ok(owned()),
-        "http" if is_loopback_host(&parsed) => Ok(owned()),
+        "https" if parsed.host().is_some() => Ok(()),
+        "http" if is_loopback_host(&parsed) => Ok(()),
         "http" => Err(InvalidRedirectUri::PlainHttp(owned())),
         "javascript" | "data" | "file" | "vbscript" | "blob" | "about" | "ftp" | "ws" | "wss" => {
             Err(InvalidRedirectUri::DangerousScheme(owned()))
         }
         // Native apps use private-use schemes named after a domain they own (RFC 8252 §7.1).
-        scheme if scheme.contains('.') => Ok(owned()),
+        scheme if scheme.contains('.') => Ok(()),
         "https" => Err(InvalidRedirectUri::NotAbsolute(owned())),
         _ => Err(InvalidRedirectUri::CustomScheme(owned())),
     }
@@ -60,11 +139,25 @@ fn is_loopback_host(url: &Url) -> bool {
 }
 
 /// Finds the registered URI that `requested` designates, or `None`.
-pub fn find_match<'a>(registered: &'a [String], requested: &str) -> Option<&'a str> {
+pub fn find_match<'a>(registered: &'a [RedirectUri], requested: &str) -> Option<&'a str> {
     registered
         .iter()
-        .find(|candidate| candidate.as_str() == requested || loopback_port_variant(candidate, requested))
-        .map(String::as_str)
+        .map(RedirectUri::as_str)
+        .find(|candidate| *candidate == requested || loopback_port_variant(candidate, requested))
+}
+
+/// The redirect URI a request's `redirect_uri` designates, if it matches a registered one: the
+/// requested URI itself. Under the loopback port exception that is not the registered string, but
+/// the app listens on the requested port, so that is where the answer goes.
+pub fn resolve(registered: &[RedirectUri], requested: &str) -> Option<RedirectUri> {
+    find_match(registered, requested).map(|_| RedirectUri(requested.to_owned()))
+}
+
+/// The registered URI exactly equal to `requested` (post-logout redirects: no loopback exception).
+pub fn find_exact<'a>(registered: &'a [RedirectUri], requested: &str) -> Option<&'a RedirectUri> {
+    registered
+        .iter()
+        .find(|candidate| candidate.as_str() == requested)
 }
 
 /// RFC 8252 §7.3: for `http` redirect URIs on a loopback IP literal, the port is chosen by the app at
@@ -91,8 +184,10 @@ fn strip_port(after_host: &str) -> Option<&str> {
     }
 }
 
-/// Appends query parameters to a redirect URI that may already have a query.
-pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+/// Appends query parameters to a redirect URI that may already have a query: the `Location` of an
+/// answer.
+pub fn with_query(base: &RedirectUri, params: &[(&str, &str)]) -> String {
+    let base = base.as_str();
     let mut serializer = form_urlencoded::Serializer::new(String::new());
     for (name, value) in params {
         serializer.append_pair(name, value);
@@ -106,8 +201,14 @@ pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
 mod tests {
     use super::*;
 
-    fn registered(uris: &[&str]) -> Vec<String> {
-        uris.iter().map(|uri| uri.to_string()).collect()
+    fn registered(uris: &[&str]) -> Vec<RedirectUri> {
+        uris.iter()
+            .map(|uri| RedirectUri::from_stored(uri.to_string()))
+            .collect()
+    }
+
+    fn uri(uri: &str) -> RedirectUri {
+        RedirectUri::from_stored(uri.to_owned())
     }
 
     #[test]
@@ -182,18 +283,22 @@ mod tests {
             "http://localhost:3000/cb",
             "com.example.app:/oauth2redirect",
         ] {
-            assert_eq!(validate_for_registration(good).as_deref(), Ok(good), "{good}");
+            assert_eq!(
+                validate_for_registration(good).as_ref().map(RedirectUri::as_str),
+                Ok(good),
+                "{good}"
+            );
         }
     }
 
     #[test]
     fn query_parameters_are_appended_with_the_right_separator() {
         assert_eq!(
-            with_query("https://a.test/cb", &[("code", "x y")]),
+            with_query(&uri("https://a.test/cb"), &[("code", "x y")]),
             "https://a.test/cb?code=x+y"
         );
         assert_eq!(
-            with_query("https://a.test/cb?k=v", &[("state", "&=")]),
+            with_query(&uri("https://a.test/cb?k=v"), &[("state", "&=")]),
             "https://a.test/cb?k=v&state=%26%3D"
         );
     }
@@ -216,14 +321,15 @@ mod properties {
             path in path(),
             extra in "[a-zA-Z0-9/?=&.%-]",
         ) {
-            let registered = vec![format!("https://{host}{path}")];
-            prop_assert_eq!(find_match(&registered, &registered[0]), Some(registered[0].as_str()));
-            let longer = format!("{}{extra}", registered[0]);
+            let uri = format!("https://{host}{path}");
+            let registered = vec![RedirectUri::from_stored(uri.clone())];
+            prop_assert_eq!(find_match(&registered, &uri), Some(uri.as_str()));
+            let longer = format!("{uri}{extra}");
             prop_assert_eq!(find_match(&registered, &longer), None);
-            let shorter = &registered[0][..registered[0].len() - 1];
+            let shorter = &uri[..uri.len() - 1];
             prop_assert_eq!(find_match(&registered, shorter), None);
-            let upper = registered[0].to_uppercase();
-            prop_assume!(upper != registered[0]);
+            let upper = uri.to_uppercase();
+            prop_assume!(upper != uri);
             prop_assert_eq!(find_match(&registered, &upper), None);
         }
 
@@ -234,7 +340,7 @@ mod properties {
             path in path(),
             other_path in path(),
         ) {
-            let registered = vec![format!("http://127.0.0.1:{port}{path}")];
+            let registered = vec![RedirectUri::from_stored(format!("http://127.0.0.1:{port}{path}"))];
             let requested = format!("http://127.0.0.1:{other_port}{path}");
             prop_assert_eq!(find_match(&registered, &requested), Some(registered[0].as_str()));
             prop_assume!(other_path != path);
@@ -247,6 +353,7 @@ mod properties {
             uri in "\\PC{0,60}",
         ) {
             if let Ok(kept) = validate_for_registration(&uri) {
+                let kept = kept.into_string();
                 prop_assert_eq!(&kept, &uri);
                 prop_assert!(!kept.contains('#') && !kept.contains('*'));
                 prop_assert!(!kept.to_ascii_lowercase().starts_with("javascript:"));

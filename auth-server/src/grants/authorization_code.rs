@@ -97,7 +97,7 @@ fn check_binding(
         ));
     }
     let redirect_matches = match exchange.redirect_uri.as_deref() {
-        Some(sent) => sent == code.redirect_uri,
+        Some(sent) => sent == code.redirect_uri.as_str(),
         // OAuth 2.0 clients repeat redirect_uri when the authorization request carried it.
         None => !code.redirect_uri_explicit,
     };

@@ -15,6 +15,7 @@ use crate::configuration::TokenSettings;
 use crate::db;
 use crate::db::models::{AccessToken, Grant, RefreshToken};
 use crate::domain::client::Client;
+use crate::domain::ids::{ClientId, GrantId, UserId};
 use crate::domain::opaque_token::{self, TokenKind};
 use crate::domain::scope::ScopeSet;
 use crate::error::{OAuthError, StoreError};
@@ -87,9 +88,9 @@ pub fn new_access_token(
     let generated = opaque_token::generate(TokenKind::AccessToken);
     let row = AccessToken {
         token_hash: generated.hash.into_string(),
-        grant_id: owner.grant_id.map(str::to_owned),
-        client_id: owner.client_id.to_owned(),
-        user_id: owner.user_id.map(str::to_owned),
+        grant_id: owner.grant_id.cloned(),
+        client_id: owner.client_id.clone(),
+        user_id: owner.user_id.cloned(),
         scope: scope.to_string(),
         issued_at: now,
         expires_at: crate::domain::time::after_secs(now, lifetimes.access_token_ttl_secs),
@@ -124,9 +125,9 @@ pub fn mint_refresh_token(
         conn,
         &RefreshToken {
             token_hash: generated.hash.into_string(),
-            grant_id: grant.grant_id.to_owned(),
-            client_id: grant.client_id.to_owned(),
-            user_id: grant.user_id.to_owned(),
+            grant_id: grant.grant_id.clone(),
+            client_id: grant.client_id.clone(),
+            user_id: grant.user_id.clone(),
             scope: grant.scope.to_string(),
             parent_hash: parent_hash.map(str::to_owned),
             issued_at: now,
@@ -140,16 +141,16 @@ pub fn mint_refresh_token(
 
 /// Whose an access token is.
 pub struct TokenOwner<'a> {
-    pub client_id: &'a str,
-    pub user_id: Option<&'a str>,
-    pub grant_id: Option<&'a str>,
+    pub client_id: &'a ClientId,
+    pub user_id: Option<&'a UserId>,
+    pub grant_id: Option<&'a GrantId>,
 }
 
 /// The family a refresh token belongs to.
 pub struct FamilyRef<'a> {
-    pub grant_id: &'a str,
-    pub client_id: &'a str,
-    pub user_id: &'a str,
+    pub grant_id: &'a GrantId,
+    pub client_id: &'a ClientId,
+    pub user_id: &'a UserId,
     /// The scope of the whole grant; every refresh token of the family carries it.
     pub scope: &'a ScopeSet,
 }
@@ -158,19 +159,19 @@ pub struct FamilyRef<'a> {
 pub fn start_family(
     conn: &mut DbConn,
     client: &Client,
-    user_id: &str,
+    user_id: &UserId,
     session_hash: Option<&str>,
     scope: &ScopeSet,
     now: NaiveDateTime,
     lifetimes: &TokenSettings,
-) -> diesel::QueryResult<(String, TokenResponse)> {
-    let grant_id = opaque_token::random_id();
+) -> diesel::QueryResult<(GrantId, TokenResponse)> {
+    let grant_id = GrantId::random();
     db::grants::insert(
         conn,
         &Grant {
             id: grant_id.clone(),
             client_id: client.id.clone(),
-            user_id: Some(user_id.to_owned()),
+            user_id: Some(user_id.clone()),
             scope: scope.to_string(),
             created_at: now,
             revoked_at: None,

@@ -81,7 +81,7 @@ pub fn release(
     known.insert("updated_at", Value::from(time::unix(user.updated_at)));
 
     let mut released = Map::new();
-    released.insert("sub".to_owned(), Value::from(user.id.clone()));
+    released.insert("sub".to_owned(), Value::from(user.id.as_str()));
     let standard = STANDARD_CLAIMS
         .iter()
         .map(|(scope, claims)| (*scope, claims.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>()));

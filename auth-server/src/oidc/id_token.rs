@@ -12,14 +12,15 @@ use shared::db::DbConn;
 use super::keys::{self, KeyEncryptionKey, SigningAlgorithm};
 use crate::db;
 use crate::domain::client::Client;
+use crate::domain::ids::{ClientId, UserId};
 use crate::domain::time;
 
 /// What an id_token says.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct IdTokenClaims {
     pub iss: String,
-    pub sub: String,
-    pub aud: String,
+    pub sub: UserId,
+    pub aud: ClientId,
     pub exp: i64,
     pub iat: i64,
     pub auth_time: i64,
@@ -29,7 +30,7 @@ pub struct IdTokenClaims {
     pub at_hash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub c_hash: Option<String>,
-    pub azp: String,
+    pub azp: ClientId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
 }
@@ -38,7 +39,7 @@ pub struct IdTokenClaims {
 pub struct IdTokenFacts<'a> {
     pub issuer: &'a str,
     pub client: &'a Client,
-    pub user_id: &'a str,
+    pub user_id: &'a UserId,
     pub auth_time: NaiveDateTime,
     pub nonce: Option<&'a str>,
     /// The hash of the login session's id (`sid` is derived from it).
@@ -57,7 +58,7 @@ pub fn sign(conn: &mut DbConn, kek: &KeyEncryptionKey, facts: &IdTokenFacts<'_>)
     let now = time::now();
     let claims = IdTokenClaims {
         iss: facts.issuer.to_owned(),
-        sub: facts.user_id.to_owned(),
+        sub: facts.user_id.clone(),
         aud: facts.client.id.clone(),
         exp: time::unix(time::after_secs(now, facts.ttl_secs)),
         iat: time::unix(now),

@@ -6,6 +6,7 @@ use shared::db::DbConn;
 
 use crate::db;
 use crate::db::schema::grants;
+use crate::domain::ids::GrantId;
 use crate::domain::opaque_token::TokenHash;
 use crate::domain::time;
 
@@ -18,7 +19,7 @@ pub fn end_session(conn: &mut DbConn, session_hash: &TokenHash, revoke_tokens: b
         if !revoke_tokens {
             return Ok(0);
         }
-        let families: Vec<String> = grants::table
+        let families: Vec<GrantId> = grants::table
             .filter(grants::session_hash.eq(session_hash.as_str()))
             .filter(grants::revoked_at.is_null())
             .select(grants::id)

@@ -14,6 +14,7 @@ use crate::db;
 use crate::db::models::AuthorizationRequest;
 use crate::domain::opaque_token::{self, TokenKind};
 use crate::domain::pkce::CodeChallenge;
+use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::time;
 use crate::error::{ErrorCode, PageError, StoreError};
 use crate::params::Params;
@@ -161,7 +162,7 @@ fn redirect_error(state: &AppState, redirect: ErrorRedirect) -> HttpResponse {
 
 fn unavailable(
     state: &AppState,
-    redirect_uri: String,
+    redirect_uri: RedirectUri,
     client_state: Option<String>,
     mode: ResponseMode,
 ) -> HttpResponse {

@@ -12,7 +12,8 @@ use shared::db::run;
 
 use crate::authorization::session::{self, ActiveSession};
 use crate::browser::{csrf_token, csrf_token_is_valid};
-use crate::domain::redirect_uri::with_query;
+use crate::domain::ids::ClientId;
+use crate::domain::redirect_uri::{self, with_query};
 use crate::error::{PageError, StoreError};
 use crate::form_body;
 use crate::oidc::id_token::{self, HintError, IdTokenClaims};
@@ -76,7 +77,7 @@ async fn end_session(
             .map_err(|error| refuse(&error.to_string()))
     };
     let (hint, return_uri) = (field("id_token_hint")?, field("post_logout_redirect_uri")?);
-    let (client_state, client_id) = (field("state")?, field("client_id")?);
+    let (client_state, client_id) = (field("state")?, field("client_id")?.map(ClientId::from));
     let verified = match hint {
         Some(hint) => Some(
             verify(state, hint)
@@ -99,12 +100,15 @@ async fn end_session(
                 .as_ref()
                 .ok_or_else(|| refuse("A post_logout_redirect_uri needs an id_token_hint."))?;
             let client = state.clients.get(&claims.aud).await?;
-            if !client.is_some_and(|client| client.post_logout_redirect_uris.contains(&uri)) {
+            let registered = client.as_ref().and_then(|client| {
+                redirect_uri::find_exact(&client.post_logout_redirect_uris, &uri).cloned()
+            });
+            let Some(registered) = registered else {
                 return Err(refuse(
                     "The post_logout_redirect_uri is not registered for this application.",
                 ));
-            }
-            Some(uri)
+            };
+            Some(registered)
         }
     };
     let session = session::current(state, http).await?;
@@ -124,7 +128,7 @@ async fn end_session(
             .map(|value| ("state", value.as_str()))
             .collect();
         if params.is_empty() {
-            uri
+            uri.into_string()
         } else {
             with_query(&uri, &params)
         }

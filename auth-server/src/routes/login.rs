@@ -12,6 +12,7 @@ use crate::browser::{csrf_token, csrf_token_is_valid};
 use crate::db;
 use crate::db::account_events::AccountEvent;
 use crate::db::models::{LoginSession, User};
+use crate::domain::ids::ClientId;
 use crate::domain::opaque_token::{self, TokenKind};
 use crate::domain::time;
 use crate::error::{PageError, StoreError};
@@ -97,8 +98,8 @@ async fn authenticate(
 }
 
 /// Counts a failed sign-in for the reports; a failure to record it never fails the sign-in page.
-async fn record_failure(state: &AppState, client_id: &str) {
-    let client_id = client_id.to_owned();
+async fn record_failure(state: &AppState, client_id: &ClientId) {
+    let client_id = client_id.clone();
     let recorded = run(&state.pool, move |conn| {
         db::account_events::record(
             conn,

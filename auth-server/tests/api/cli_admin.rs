@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use auth_server::domain::ids::UserId;
+
 use crate::cli::{auth_server, stdout_json};
 use crate::helpers::*;
 
@@ -165,7 +167,7 @@ async fn the_oidc_client_settings_are_set_by_flags_and_shown_back() {
 #[tokio::test]
 async fn users_set_claim_stores_a_string_or_json_claim_and_refuses_the_account_columns() {
     let app = spawn_app().await;
-    let alice = app.create_user("alice", "alice-password", "openid");
+    let alice = UserId::from(app.create_user("alice", "alice-password", "openid"));
 
     let name = auth_server(
         app.database_url(),

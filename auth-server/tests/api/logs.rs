@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use auth_server::domain::ids::UserId;
 use shared::messaging::topology::Topology;
 use shared::testing::amqp::{TopologyGuard, amqp_url, unique_namespace};
 
@@ -84,7 +85,7 @@ async fn no_secret_reaches_the_logs_and_sigterm_stops_the_server_cleanly() {
         scope: Some("openid profile read".into()),
         ..web_client_spec()
     });
-    let alice = app.user_id("alice");
+    let alice = UserId::from(app.user_id("alice"));
     app.with_db(|conn| {
         let scopes = auth_server::domain::scope::ScopeSet::parse("openid profile read write").unwrap();
         auth_server::db::users::set_scopes(conn, &alice, &scopes).unwrap();

@@ -86,6 +86,7 @@ impl TestApp {
             .expect("the users table answers")
             .unwrap_or_else(|| panic!("a user named {username}"))
             .id
+            .into_string()
     }
 }
 

@@ -13,6 +13,7 @@ mod userinfo;
 
 use auth_server::admin::clients::ClientSpec;
 use auth_server::domain::grant_type::GrantType;
+use auth_server::domain::ids::UserId;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -28,7 +29,7 @@ pub fn oidc_fixture(app: &TestApp) -> TestClient {
 /// As `oidc_fixture`, with the client's registration changed by `customize`.
 pub fn oidc_fixture_with(app: &TestApp, customize: impl FnOnce(&mut ClientSpec)) -> TestClient {
     app.create_scope("read");
-    let alice = app.create_user("alice", "alice-password", OIDC_SCOPES);
+    let alice = UserId::from(app.create_user("alice", "alice-password", OIDC_SCOPES));
     app.with_db(|conn| {
         let now = auth_server::domain::time::now();
         for (claim, value) in [
