@@ -173,12 +173,14 @@ fn loopback_port_variant(registered: &str, requested: &str) -> bool {
     false
 }
 
-/// Removes a leading `:digits` (an explicit port) from what follows the host.
+/// Removes a leading `:port` from what follows the host; `None` when it is not a TCP port (1 to
+/// 65535): a browser could not follow the redirect, and the URL parser would refuse it.
 fn strip_port(after_host: &str) -> Option<&str> {
     match after_host.strip_prefix(':') {
         Some(rest) => {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            (digits > 0 && digits <= 5).then(|| &rest[digits..])
+            let port: u16 = rest[..digits].parse().ok()?;
+            (port > 0).then(|| &rest[digits..])
         }
         None => Some(after_host),
     }
@@ -250,6 +252,10 @@ mod tests {
         assert!(find_match(&list, "http://[::1]:9/cb").is_some());
         assert!(find_match(&list, "http://127.0.0.1:51234/cb/").is_none());
         assert!(find_match(&list, "http://127.0.0.1:abc/cb").is_none());
+        for not_a_port in ["0", "65536", "99999", "123456"] {
+            let requested = format!("http://127.0.0.1:{not_a_port}/cb");
+            assert!(find_match(&list, &requested).is_none(), "{requested}");
+        }
         assert!(find_match(&list, "http://127.0.0.1.evil.test/cb").is_none());
         // localhost is a name, not an IP literal: no port exception (RFC 8252 §8.3).
         let named = registered(&["http://localhost:3000/cb"]);
