@@ -56,3 +56,18 @@ pub fn burn_all_for_user(conn: &mut DbConn, user_id: &UserId, now: NaiveDateTime
     .set(authorization_codes::used_at.eq(now))
     .execute(conn)
 }
+
+/// Makes every unredeemed code issued in a login session unusable (the session ended).
+pub fn burn_all_of_session(
+    conn: &mut DbConn,
+    session_hash: &TokenHash,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::session_hash.eq(session_hash.as_str()))
+            .filter(authorization_codes::used_at.is_null()),
+    )
+    .set(authorization_codes::used_at.eq(now))
+    .execute(conn)
+}

@@ -40,6 +40,22 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<User>> {
         .load(conn)
 }
 
+/// Locks the user's row until the transaction ends and tells whether the account is still as the
+/// caller checked it: enabled, and with the password hash it verified. A sign-in creates its session
+/// or token family after this in the same transaction, so a password change or a disable either
+/// committed first (and is seen here) or waits on the lock for the session to exist, and then
+/// ends it (they update this row before `sign_out_everywhere`).
+pub fn lock_unchanged(conn: &mut DbConn, id: &UserId, verified_hash: &str) -> QueryResult<bool> {
+    let row: Option<(bool, String)> = shared::select_for_update!(
+        conn,
+        users::table
+            .find(id)
+            .select((users::disabled, users::password_hash)),
+        |query, conn| query.first(conn).optional()
+    )?;
+    Ok(matches!(row, Some((false, hash)) if hash == verified_hash))
+}
+
 pub fn set_password_hash(
     conn: &mut DbConn,
     id: &UserId,

@@ -1,7 +1,8 @@
 //! The resource owner password credentials grant (RFC 6749 §4.3). **Legacy**: OAuth 2.1 removes it,
 //! because the client sees the user's password. It is off unless a confidential client is
-//! registered with `--allow-password-grant`, it is not advertised in the metadata, and sign-in
-//! guessing is limited by the same throttles as the login page.
+//! registered with `--allow-password-grant`, it is not advertised in the metadata, sign-in
+//! guessing is limited by the same throttles as the login page, and an unconfirmed account is
+//! refused when `accounts.require_verified_email` is on, as on the login page.
 
 use secrecy::SecretString;
 use shared::db::run;
@@ -60,9 +61,22 @@ pub async fn issue(
         return Err(OAuthError::invalid_grant("the username or password is incorrect"));
     };
     throttle::release_all(&limits);
+    // As on the login page, and only after the right password: a stranger learns nothing.
+    if state.settings.accounts.require_verified_email && user.email_verified_at.is_none() {
+        metrics::counter!("auth_sign_in_total", "outcome" => "unverified").increment(1);
+        return Err(OAuthError::invalid_grant(
+            "the account's email address is not confirmed yet",
+        ));
+    }
     let (client, lifetimes) = (client.clone(), state.settings.tokens.clone());
     let response = run(&state.pool, move |conn| {
         shared::db::transaction(conn, |conn| {
+            // The account as it was checked, locked until the family exists (see the function).
+            if !db::users::lock_unchanged(conn, &user.id, &user.password_hash)? {
+                return Ok(Err(OAuthError::invalid_grant(
+                    "the username or password is incorrect",
+                )));
+            }
             let held = db::users::scopes_of(conn, &user.id)?;
             let granted = scope.intersection(&held);
             if granted.is_empty() && !scope.is_empty() {

@@ -4,7 +4,8 @@
 //! The browser returns to `post_logout_redirect_uri` only with a valid `id_token_hint` and only to
 //! a URI registered for the hint's client, compared by exact string equality. A hint whose
 //! signature does not verify is refused outright; a missing hint (or one naming another user than
-//! the signed-in one) gets a confirmation page, so that no other site can sign a user out.
+//! the signed-in one, or issued in another of their sessions) gets a confirmation page, so that no
+//! other site can sign a user out.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -112,11 +113,9 @@ async fn end_session(
         }
     };
     let session = session::current(state, http).await?;
-    let proven = verified.as_ref().is_some_and(|claims| {
-        session
-            .as_ref()
-            .is_none_or(|session| session.user.id == claims.sub)
-    });
+    let proven = verified
+        .as_ref()
+        .is_some_and(|claims| session.as_ref().is_none_or(|session| hint_names(claims, session)));
     match (&session, proven) {
         (Some(session), false) => return Ok(confirmation(state, http, session)),
         (Some(session), true) => end(state, session).await?,
@@ -134,6 +133,14 @@ async fn end_session(
         }
     });
     Ok(logged_out(state, destination))
+}
+
+/// Whether the hint was issued in this very session: its user and its `sid`. A hint from an
+/// earlier session of the same user (a stale tab, a replayed hint) proves nothing about this one,
+/// so the user is asked (RP-Initiated Logout §2, the stricter reading).
+fn hint_names(claims: &IdTokenClaims, session: &ActiveSession) -> bool {
+    session.user.id == claims.sub
+        && claims.sid.as_deref() == Some(id_token::session_id(session.id_hash.as_str()).as_str())
 }
 
 /// The claims of a hint whose signature verifies (expired ones included), `None` otherwise.

@@ -51,7 +51,10 @@ pub async fn post_login(
         Ok(user) => user,
         Err(message) => return Ok(login_form(&state, &pending, &username, Some(message))),
     };
-    let (session, cookie) = start_session(&state, &http, user).await?;
+    let Some((session, cookie)) = start_session(&state, &http, user).await? else {
+        // The password changed, or the account was disabled, while this sign-in was checked.
+        return Ok(login_form(&state, &pending, &username, Some(BAD_CREDENTIALS)));
+    };
     tracing::info!(user.id = %session.user.id, client.id = %pending.client.id, "signed in");
     metrics::counter!("auth_sign_in_total", "outcome" => "success").increment(1);
     let mut response = flow::advance(&state, &pending, Some(&session)).await?;
@@ -133,12 +136,13 @@ async fn check_credentials(
     Ok(user.filter(|user| matches && !user.disabled))
 }
 
-/// Creates a new session, revoking the one the browser had (the session id changes at sign-in).
+/// Creates a new session, revoking the one the browser had (the session id changes at sign-in);
+/// `None` when the account changed since its password was checked (`db::users::lock_unchanged`).
 async fn start_session(
     state: &AppState,
     http: &HttpRequest,
     user: User,
-) -> Result<(ActiveSession, actix_web::cookie::Cookie<'static>), PageError> {
+) -> Result<Option<(ActiveSession, actix_web::cookie::Cookie<'static>)>, PageError> {
     let generated = opaque_token::generate(TokenKind::Session);
     let now = time::now();
     let ttl = state.settings.tokens.login_session_ttl_secs;
@@ -154,25 +158,33 @@ async fn start_session(
         .cookies
         .session(http)
         .map(|value| opaque_token::hash(&value));
-    run(&state.pool, move |conn| {
+    let (user_id, verified_hash) = (user.id.clone(), user.password_hash.clone());
+    let started = run(&state.pool, move |conn| {
         shared::db::transaction(conn, |conn| {
+            if !db::users::lock_unchanged(conn, &user_id, &verified_hash)? {
+                return Ok(false);
+            }
             if let Some(previous) = previous {
                 db::login_sessions::revoke(conn, &previous, now)?;
             }
-            db::login_sessions::insert(conn, &row)
+            db::login_sessions::insert(conn, &row)?;
+            Ok::<_, diesel::result::Error>(true)
         })
         .map_err(StoreError::from)
     })
     .await?;
+    if !started {
+        return Ok(None);
+    }
     let cookie = state.cookies.session_cookie(generated.value, ttl);
-    Ok((
+    Ok(Some((
         ActiveSession {
             id_hash: generated.hash,
             user,
             auth_time: now,
         },
         cookie,
-    ))
+    )))
 }
 
 fn login_form(state: &AppState, pending: &Pending, username: &str, error: Option<&str>) -> HttpResponse {

@@ -23,5 +23,6 @@ mod oidc;
 mod refresh_token;
 mod revocation;
 mod schema;
+mod sign_in_races;
 mod snapshots;
 mod token_endpoint;

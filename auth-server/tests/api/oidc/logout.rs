@@ -215,3 +215,58 @@ async fn the_discovery_document_names_the_end_session_endpoint() {
 
     assert_eq!(metadata["end_session_endpoint"], app.url("/oauth2/logout"));
 }
+
+#[tokio::test]
+async fn a_code_issued_in_the_session_and_not_yet_redeemed_dies_with_the_logout() {
+    for revoke_tokens in [true, false] {
+        let app = spawn_app_with(|settings| settings.oidc.logout_revokes_tokens = revoke_tokens).await;
+        let client = oidc_fixture(&app);
+        let (browser, tokens) = signed_in(&app, &client).await;
+        let pkce = Pkce::new();
+        let issued = location(
+            &browser
+                .get(&authorize_url(&app, &client, &pkce, &[("prompt", "none")]))
+                .await,
+        );
+        let code = query_params(&issued)["code"].clone();
+
+        let logout = browser
+            .get(&logout_url(
+                &app,
+                &[
+                    ("id_token_hint", tokens["id_token"].as_str().unwrap()),
+                    ("post_logout_redirect_uri", "https://rp.test/logged-out"),
+                ],
+            ))
+            .await;
+        assert_eq!(logout.status(), 303);
+        let exchanged = app.exchange_code(&client, &code, &pkce.verifier).await;
+
+        assert_oauth_error(exchanged, 400, "invalid_grant").await;
+    }
+}
+
+#[tokio::test]
+async fn a_hint_from_another_session_of_the_same_user_does_not_end_this_one_without_asking() {
+    let app = spawn_app().await;
+    let client = oidc_fixture(&app);
+    let (earlier, stale) = signed_in(&app, &client).await;
+    let hint = stale["id_token"].as_str().unwrap();
+    let ended = earlier.get(&logout_url(&app, &[("id_token_hint", hint)])).await;
+    assert_eq!(ended.status(), 200, "the hint's own session ends at once");
+    assert!(!still_signed_in(&app, &earlier, &client).await);
+    // Alice signs in again; the old hint (a stale tab, a replay) names her, not this session.
+    let (browser, _) = signed_in(&app, &client).await;
+
+    let response = browser.get(&logout_url(&app, &[("id_token_hint", hint)])).await;
+
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.text().await.unwrap().contains("csrf_token"),
+        "the confirmation page"
+    );
+    assert!(
+        still_signed_in(&app, &browser, &client).await,
+        "not before she confirms"
+    );
+}

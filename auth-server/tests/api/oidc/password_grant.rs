@@ -105,3 +105,25 @@ async fn the_metadata_does_not_advertise_the_password_grant() {
     let grant_types = metadata["grant_types_supported"].as_array().unwrap();
     assert!(!grant_types.contains(&Value::from("password")));
 }
+
+#[tokio::test]
+async fn an_unconfirmed_account_gets_no_tokens_while_confirmation_is_required() {
+    use diesel::RunQueryDsl;
+
+    for required in [true, false] {
+        let app = spawn_app_with(|settings| settings.accounts.require_verified_email = required).await;
+        oidc_fixture(&app);
+        let client = password_client(&app, true);
+        diesel::sql_query("UPDATE users SET email_verified_at = NULL WHERE username = 'alice'")
+            .execute(&mut app.conn())
+            .unwrap();
+
+        let response = password_grant(&app, &client, "alice-password").await;
+
+        if required {
+            assert_oauth_error(response, 400, "invalid_grant").await;
+        } else {
+            assert_eq!(response.status(), 200, "the setting is off: as before");
+        }
+    }
+}
