@@ -145,11 +145,15 @@ fn decode_basic(encoded: &str) -> Option<(String, String)> {
     Some((id, form_decode(secret)?))
 }
 
+/// The form-decoded text; `None` when it is not UTF-8 or holds a control character (a NUL would
+/// reach the database as a query error, a newline a log line: neither is in any client id or
+/// secret we issue).
 fn form_decode(text: &str) -> Option<String> {
     let spaced = text.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
         .ok()
+        .filter(|decoded| !decoded.chars().any(char::is_control))
         .map(|decoded| decoded.into_owned())
 }
 
@@ -171,6 +175,9 @@ mod tests {
         assert_eq!(decode_basic("not base64!"), None);
         assert_eq!(decode_basic(&STANDARD.encode("no-colon")), None);
         assert_eq!(decode_basic(&STANDARD.encode(":secret")), None);
+        for control in ["a\u{0}b:secret", "a%00b:secret", "a%0Ab:secret", "id:se%00cret"] {
+            assert_eq!(decode_basic(&STANDARD.encode(control)), None, "{control:?}");
+        }
     }
 
     #[test]

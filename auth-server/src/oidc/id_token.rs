@@ -106,6 +106,16 @@ pub enum HintError {
 pub fn verify_hint(conn: &mut DbConn, issuer: &str, hint: &str) -> Result<IdTokenClaims, HintError> {
     let header = jsonwebtoken::decode_header(hint).map_err(|_| HintError::Invalid)?;
     let kid = header.kid.ok_or(HintError::Invalid)?;
+    // Our kids are RFC 7638 thumbprints (base64url): anything else is no key of ours, and must not
+    // reach the database (a NUL there is a query error, not an answer).
+    if kid.is_empty()
+        || kid.len() > 128
+        || !kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(HintError::Invalid);
+    }
     let row = db::signing_keys::find(conn, &kid)?.ok_or(HintError::Invalid)?;
     if row.publish_until.is_some_and(|until| until <= time::now()) {
         return Err(HintError::Invalid);

@@ -292,3 +292,33 @@ async fn two_first_consents_at_once_are_both_remembered() {
         "both consents were merged"
     );
 }
+
+#[tokio::test]
+async fn control_characters_in_basic_credentials_are_invalid_client_not_a_server_error() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
+    let app = spawn_app().await;
+    app.create_scope("read");
+    let client = app.create_client(service_client_spec("read"));
+    for credentials in [
+        format!("{}\u{0}x:secret", client.id),
+        format!("{}%00x:secret", client.id),
+        "evil%0Aforged-log-line:secret".to_owned(),
+        format!("{}:se%00cret", client.id),
+    ] {
+        let response = app
+            .http
+            .post(app.url("/oauth2/token"))
+            .header(
+                "authorization",
+                format!("Basic {}", STANDARD.encode(&credentials)),
+            )
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+
+        assert_oauth_error(response, 401, "invalid_client").await;
+    }
+}

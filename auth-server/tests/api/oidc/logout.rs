@@ -270,3 +270,27 @@ async fn a_hint_from_another_session_of_the_same_user_does_not_end_this_one_with
         "not before she confirms"
     );
 }
+
+#[tokio::test]
+async fn a_hint_whose_key_id_holds_control_characters_is_refused_not_a_server_error() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let app = spawn_app().await;
+    let client = oidc_fixture(&app);
+    let (browser, tokens) = signed_in(&app, &client).await;
+    let genuine = tokens["id_token"].as_str().unwrap();
+    let (_, rest) = genuine.split_once('.').unwrap();
+
+    for kid in ["a\u{0}b", "a\nb", "../../etc", ""] {
+        let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": kid });
+        let forged = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header.to_string()));
+
+        let response = browser
+            .get(&logout_url(&app, &[("id_token_hint", &forged)]))
+            .await;
+
+        assert_eq!(response.status(), 400, "kid {kid:?}");
+    }
+    assert!(still_signed_in(&app, &browser, &client).await);
+}
