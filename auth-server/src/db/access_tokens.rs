@@ -25,7 +25,8 @@ pub fn insert_batch(conn: &mut DbConn, tokens: &[AccessToken]) -> QueryResult<()
         .map(|_| ()))
 }
 
-/// The token and its user's name, in one indexed query (the introspection hot path).
+/// The token and its user's name, in one indexed query (the introspection hot path); nothing for
+/// a disabled user's token.
 pub fn find_with_username(
     conn: &mut DbConn,
     token_hash: &TokenHash,
@@ -33,6 +34,13 @@ pub fn find_with_username(
     access_tokens::table
         .left_join(users::table)
         .filter(access_tokens::token_hash.eq(token_hash.as_str()))
+        // A disabled user's token is not found (a client's own token has no user).
+        .filter(
+            users::id
+                .nullable()
+                .is_null()
+                .or(users::disabled.nullable().eq(false)),
+        )
         .select((AccessToken::as_select(), users::username.nullable()))
         .first(conn)
         .optional()

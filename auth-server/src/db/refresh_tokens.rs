@@ -24,7 +24,7 @@ pub fn find(conn: &mut DbConn, token_hash: &TokenHash) -> QueryResult<Option<Ref
         .optional()
 }
 
-/// The token and its user's name, for introspection.
+/// The token and its user's name, for introspection; nothing for a disabled user's token.
 pub fn find_with_username(
     conn: &mut DbConn,
     token_hash: &TokenHash,
@@ -32,6 +32,8 @@ pub fn find_with_username(
     refresh_tokens::table
         .inner_join(users::table)
         .filter(refresh_tokens::token_hash.eq(token_hash.as_str()))
+        // A disabled user's token is not found.
+        .filter(users::disabled.eq(false))
         .select((RefreshToken::as_select(), users::username))
         .first(conn)
         .optional()

@@ -322,3 +322,24 @@ async fn control_characters_in_basic_credentials_are_invalid_client_not_a_server
         assert_oauth_error(response, 401, "invalid_client").await;
     }
 }
+
+#[tokio::test]
+async fn a_disabled_user_s_tokens_introspect_inactive_even_if_none_was_revoked() {
+    use diesel::RunQueryDsl;
+
+    let app = spawn_app().await;
+    let client = app.standard_fixture();
+    let tokens = app.tokens_for_alice(&client, "read").await;
+    // The flag alone, as a disable racing something could leave it: no family revoked.
+    diesel::sql_query("UPDATE users SET disabled = TRUE WHERE username = 'alice'")
+        .execute(&mut app.conn())
+        .unwrap();
+
+    let introspector = app.introspector();
+    for token in [
+        tokens.access_token.as_str(),
+        tokens.refresh_token.as_deref().unwrap(),
+    ] {
+        assert_eq!(app.introspect(&introspector, token).await["active"], false);
+    }
+}
