@@ -60,6 +60,12 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
         return Err(ErrorTo::new(&redirect.uri, None, ResponseMode::Query)
             .invalid(ErrorCode::InvalidRequest, "the parameter state is repeated"));
     };
+    if client_state.is_some_and(|value| value.len() > MAX_STATE_BYTES) {
+        return Err(ErrorTo::new(&redirect.uri, None, ResponseMode::Query).invalid(
+            ErrorCode::InvalidRequest,
+            format!("state is longer than {MAX_STATE_BYTES} bytes"),
+        ));
+    }
     // The response type and mode decide how every later answer travels (a hybrid request's errors
     // go in the fragment too); errors in them go back in the query.
     let (response_type, response_mode) =
@@ -72,7 +78,9 @@ pub async fn validate(state: &AppState, params: &Params) -> Result<ValidRequest,
     may_use_the_code_flow(&client).map_err(fail)?;
     let code_challenge = pkce(params, &client, &state.settings.oauth).map_err(fail)?;
     let scope = requested_scope(state, params, &client).await.map_err(fail)?;
-    let nonce = single(params, "nonce").map_err(fail)?.map(str::to_owned);
+    let nonce = bounded(params, "nonce", MAX_NONCE_BYTES)
+        .map_err(fail)?
+        .map(str::to_owned);
     let mut oidc = oidc_request::parse(params).map_err(fail)?;
     bound_if_hybrid(response_type, nonce.as_deref(), &scope).map_err(fail)?;
     oidc.response_type = response_type;
@@ -120,6 +128,24 @@ async fn client_and_redirect(
             Some(_) => "The redirect_uri is not registered for this application.".into(),
             None => "The request must name a redirect_uri: this application has registered several.".into(),
         })),
+    }
+}
+
+/// The longest `state` and `nonce` a client may send. Both are stored with the pending request until
+/// the user answers, so an unauthenticated request must not store more than this (the other stored
+/// parameters are bounded already: registered values, parsed enums, a 256-character `login_hint`).
+/// Generous: some clients pack signed data into `state`.
+const MAX_STATE_BYTES: usize = 2048;
+const MAX_NONCE_BYTES: usize = 512;
+
+/// A parameter given at most once, of at most `max` bytes.
+fn bounded<'p>(params: &'p Params, name: &str, max: usize) -> Result<Option<&'p str>, Refusal> {
+    match single(params, name)? {
+        Some(value) if value.len() > max => Err((
+            ErrorCode::InvalidRequest,
+            format!("{name} is longer than {max} bytes"),
+        )),
+        value => Ok(value),
     }
 }
 

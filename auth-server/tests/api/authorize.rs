@@ -242,6 +242,41 @@ async fn a_repeated_state_cannot_be_echoed_so_the_error_carries_none() {
 }
 
 #[tokio::test]
+async fn an_oversized_state_or_nonce_is_refused_and_nothing_is_stored() {
+    use diesel::RunQueryDsl;
+
+    let app = spawn_app().await;
+    let client = app.standard_fixture();
+    let pkce = Pkce::new();
+    let browser = Browser::new(&app);
+    let (long_state, long_nonce) = ("s".repeat(2049), "n".repeat(513));
+
+    let state = browser
+        .get(&request_for(&client, &pkce, &[("state", &long_state)]))
+        .await;
+    let nonce = browser
+        .get(&request_for(&client, &pkce, &[("nonce", &long_nonce)]))
+        .await;
+    let within = browser
+        .get(&request_for(&client, &pkce, &[("state", &"s".repeat(2048))]))
+        .await;
+
+    // An oversized state is not echoed (like a repeated one); a nonce's error carries the state.
+    assert_error_redirect(&app, state, "invalid_request", None).await;
+    assert_error_redirect(&app, nonce, "invalid_request", Some("s1")).await;
+    assert!(location(&within).contains("/login"), "2048 bytes are accepted");
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    let stored: Count = diesel::sql_query("SELECT count(*) AS count FROM authorization_requests")
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(stored.count, 1, "only the request within the limits is pending");
+}
+
+#[tokio::test]
 async fn the_state_comes_back_byte_for_byte_with_the_code_and_iss() {
     let app = spawn_app().await;
     let client = app.standard_fixture();
