@@ -19,7 +19,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use shared::messaging::topology::Topology;
+use shared::configuration::Layered;
 use shared::testing::amqp::{TopologyGuard, amqp_url, unique_namespace};
 use shared::testing::smtp_sink::SmtpSink;
 use support::compose::{ComposeService, HostMap, dockerfile_cmd, rewritten_mount, services};
@@ -54,7 +54,13 @@ async fn the_readme_compose_walkthrough_runs_against_the_compose_environment() {
     let databases = PlatformDatabases::create();
     let sink = SmtpSink::start().await;
     let namespace = unique_namespace();
-    let _broker = TopologyGuard::new(Topology::new(&namespace));
+    // The email-service's queues as well as the exchanges (its consumer settings are the defaults in
+    // compose); deleted after the processes, which are dropped first.
+    let email_defaults = email_service::configuration::Settings::defaults().unwrap();
+    let _broker = TopologyGuard::new(email_service::topology::topology(
+        &namespace,
+        &email_defaults.consumer,
+    ));
     let mut hosts = HostMap {
         databases: &databases,
         amqp_url: amqp_url(),
