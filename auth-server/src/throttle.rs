@@ -10,17 +10,28 @@ use std::time::{Duration, Instant};
 
 use moka::ops::compute::Op;
 use moka::sync::Cache;
+use sha2::{Digest, Sha256};
 
 use crate::configuration::FailureLimit;
 
 /// Keys tracked at most; the oldest are evicted first, so a flood of keys cannot exhaust memory.
+/// Keys are stored as their SHA-256, so an entry has the same size however long the username a
+/// stranger typed: the memory is bounded in bytes, not only in entries (and holds no username or
+/// address in clear).
 const MAX_KEYS: u64 = 100_000;
+
+/// What a key is stored as.
+type KeyDigest = [u8; 32];
+
+fn digest(key: &str) -> KeyDigest {
+    Sha256::digest(key.as_bytes()).into()
+}
 
 /// Attempt counters for one kind of key.
 #[derive(Clone)]
 pub struct FailureThrottle {
     limit: FailureLimit,
-    counters: Cache<String, Window>,
+    counters: Cache<KeyDigest, Window>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -50,7 +61,7 @@ impl FailureThrottle {
         let window = self.window();
         let max = self.limit.max_failures;
         let blocked_for = Cell::new(None);
-        self.counters.entry(key.to_owned()).and_compute_with(|existing| {
+        self.counters.entry(digest(key)).and_compute_with(|existing| {
             let current = existing
                 .map(|entry| entry.into_value())
                 .filter(|counter| counter.started.elapsed() < window);
@@ -80,7 +91,7 @@ impl FailureThrottle {
     /// parallel burst gains at most its own size; a password check takes tens of milliseconds and
     /// uses [`reserve`](Self::reserve) instead).
     pub fn blocked_for(&self, key: &str) -> Option<u64> {
-        let counter = self.counters.get(key)?;
+        let counter = self.counters.get(&digest(key))?;
         let elapsed = counter.started.elapsed();
         (counter.attempts >= self.limit.max_failures && elapsed < self.window())
             .then(|| (self.window() - elapsed).as_secs().max(1))
@@ -93,7 +104,7 @@ impl FailureThrottle {
 
     /// Gives back an attempt that succeeded: only failures count against the limit.
     pub fn release(&self, key: &str) {
-        self.counters.entry(key.to_owned()).and_compute_with(|existing| {
+        self.counters.entry(digest(key)).and_compute_with(|existing| {
             match existing.map(|entry| entry.into_value()) {
                 Some(counter) if counter.attempts > 0 => Op::Put(Window {
                     attempts: counter.attempts - 1,
@@ -153,6 +164,23 @@ mod tests {
         let remaining = throttle.reserve("alice").unwrap_err();
         assert!((1..=60).contains(&remaining));
         assert!(throttle.reserve("bob").is_ok());
+    }
+
+    #[test]
+    fn keys_of_any_length_are_counted_apart_in_entries_of_one_size() {
+        let throttle = throttle(1);
+        let (long, longer) = ("x".repeat(1 << 20), format!("{}y", "x".repeat(1 << 20)));
+        assert!(throttle.reserve(&long).is_ok());
+        assert!(
+            throttle.reserve(&longer).is_ok(),
+            "a different key, however alike"
+        );
+        assert!(throttle.reserve(&long).is_err());
+        assert_eq!(
+            std::mem::size_of::<KeyDigest>(),
+            32,
+            "what each entry's key costs"
+        );
     }
 
     #[test]
