@@ -29,7 +29,7 @@ impl GatewayState {
             routes,
             verifier: TokenVerifier::new(client, &settings.cache),
             signer: IdentitySigner::new(settings.identity.clone())?,
-            forwarder: Forwarder::new(settings.upstream.clone(), settings.tls.clone()),
+            forwarder: Forwarder::new(settings.upstream.clone(), &settings.tls)?,
             rate_limits: RateLimits::default(),
         })
     }

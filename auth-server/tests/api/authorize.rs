@@ -243,8 +243,6 @@ async fn a_repeated_state_cannot_be_echoed_so_the_error_carries_none() {
 
 #[tokio::test]
 async fn an_oversized_state_or_nonce_is_refused_and_nothing_is_stored() {
-    use diesel::RunQueryDsl;
-
     let app = spawn_app().await;
     let client = app.standard_fixture();
     let pkce = Pkce::new();
@@ -265,15 +263,8 @@ async fn an_oversized_state_or_nonce_is_refused_and_nothing_is_stored() {
     assert_error_redirect(&app, state, "invalid_request", None).await;
     assert_error_redirect(&app, nonce, "invalid_request", Some("s1")).await;
     assert!(location(&within).contains("/login"), "2048 bytes are accepted");
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        count: i64,
-    }
-    let stored: Count = diesel::sql_query("SELECT count(*) AS count FROM authorization_requests")
-        .get_result(&mut app.conn())
-        .unwrap();
-    assert_eq!(stored.count, 1, "only the request within the limits is pending");
+    let stored = app.count("SELECT count(*) AS count FROM authorization_requests");
+    assert_eq!(stored, 1, "only the request within the limits is pending");
 }
 
 #[tokio::test]

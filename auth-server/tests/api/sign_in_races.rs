@@ -78,13 +78,10 @@ async fn a_password_change_during_a_sign_in_ends_the_session_the_sign_in_creates
         meanwhile(&app, change_password)
     );
 
-    let live = count_rows(
-        &app,
-        &format!(
-            "SELECT count(*) AS count FROM login_sessions WHERE user_id = '{}' AND revoked_at IS NULL",
-            app.user_id("alice")
-        ),
-    );
+    let live = app.count(&format!(
+        "SELECT count(*) AS count FROM login_sessions WHERE user_id = '{}' AND revoked_at IS NULL",
+        app.user_id("alice")
+    ));
     assert_eq!(live, 0, "a session outlived the password change");
     let silently = format!(
         "{}&prompt=none",
@@ -133,16 +130,4 @@ async fn a_disable_during_a_password_grant_revokes_the_family_the_grant_creates(
     } else {
         assert_oauth_error(issued, 400, "invalid_grant").await;
     }
-}
-
-fn count_rows(app: &TestApp, sql: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        count: i64,
-    }
-    diesel::sql_query(sql)
-        .get_result::<Count>(&mut app.conn())
-        .unwrap()
-        .count
 }

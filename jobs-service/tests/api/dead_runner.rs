@@ -14,15 +14,7 @@ async fn a_frozen_runner_loses_the_job_within_the_dead_runner_timeout() {
     let mut conn = connect(&database);
     seed_client_and_user(&mut conn);
     // Enough families, in small paused batches, that the run is still going when it is frozen.
-    execute(
-        &mut conn,
-        "INSERT INTO grants (id, client_id, user_id, scope, created_at) \
-         SELECT 'family-' || n, 'c1', 'u1', 'read', now() - interval '90 days' \
-         FROM generate_series(1, 20000) AS n; \
-         INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, issued_at, expires_at) \
-         SELECT 'token-' || n, 'family-' || n, 'c1', 'u1', 'read', now() - interval '90 days', \
-                now() - interval '60 days' FROM generate_series(1, 20000) AS n;",
-    );
+    seed_expired_families(&mut conn, 20_000, 1);
     let slow = [
         ("JOBS_PURGE_TOKENS__ENABLED", "true"),
         ("JOBS_PURGE_TOKENS__SCHEDULE", "* * * * * *"),

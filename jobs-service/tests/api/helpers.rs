@@ -117,6 +117,26 @@ pub fn execute(conn: &mut DbConn, sql: &str) {
         .unwrap_or_else(|error| panic!("{sql}: {error}"));
 }
 
+/// `families` token families of `c1` and `u1`, each with `tokens` refresh tokens, all expired and
+/// past the retention: work for purge-tokens that lasts, in small batches.
+pub fn seed_expired_families(conn: &mut DbConn, families: u32, tokens: u32) {
+    execute(
+        conn,
+        &format!(
+            "INSERT INTO grants (id, client_id, user_id, scope, created_at) \
+             SELECT 'family-' || n, 'c1', 'u1', 'read', now() - interval '90 days' \
+             FROM generate_series(1, {families}) AS n; \
+             INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, issued_at, \
+                                         expires_at) \
+             SELECT 'token-' || n || '-' || k, 'family-' || n, 'c1', 'u1', 'read', \
+                    now() - interval '90 days', \
+                    now() - interval '60 days' + k * interval '1 minute' + n * interval '1 millisecond' \
+             FROM generate_series(1, {families}) AS n, generate_series(1, {tokens}) AS k; \
+             ANALYZE grants; ANALYZE refresh_tokens;"
+        ),
+    );
+}
+
 /// A client `c1` and a verified user `u1` that tokens can belong to.
 pub fn seed_client_and_user(conn: &mut DbConn) {
     execute(

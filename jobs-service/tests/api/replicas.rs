@@ -133,17 +133,7 @@ async fn a_runner_killed_mid_run_is_taken_over_at_a_later_tick_and_no_family_is_
     let mut conn = connect(&database);
     seed_client_and_user(&mut conn);
     // 20,000 families of 5 expired refresh tokens each, past the retention.
-    execute(
-        &mut conn,
-        "INSERT INTO grants (id, client_id, user_id, scope, created_at) \
-         SELECT 'family-' || n, 'c1', 'u1', 'read', now() - interval '90 days' FROM generate_series(1, \
-         20000) AS n; \
-         INSERT INTO refresh_tokens (token_hash, grant_id, client_id, user_id, scope, issued_at, expires_at) \
-         SELECT 'token-' || n || '-' || k, 'family-' || n, 'c1', 'u1', 'read', now() - interval '90 days', \
-                now() - interval '60 days' + k * interval '1 minute' + n * interval '1 millisecond' \
-         FROM generate_series(1, 20000) AS n, generate_series(1, 5) AS k; \
-         ANALYZE grants; ANALYZE refresh_tokens;",
-    );
+    seed_expired_families(&mut conn, 20_000, 5);
     // Small batches with a pause: the run lasts long enough to be killed in the middle.
     let slow = [
         ("JOBS_PURGE_TOKENS__ENABLED", "true"),

@@ -35,8 +35,8 @@ pub struct UpstreamClient(reqwest::Client);
 /// Sends requests to upstreams.
 pub struct Forwarder {
     settings: UpstreamSettings,
-    /// What the clients trust (`tls.ca_file`).
-    tls: TlsSettings,
+    /// The CA certificates of `tls.ca_file`, read once for every worker's client.
+    ca_certificates: Vec<reqwest::Certificate>,
     breakers: Mutex<HashMap<String, Breaker>>,
 }
 
@@ -62,19 +62,18 @@ enum Attempt {
 impl Forwarder {
     /// Forwards with `settings`; `https` upstreams are verified against the system's roots and
     /// `tls.ca_file`.
-    pub fn new(settings: UpstreamSettings, tls: TlsSettings) -> Forwarder {
-        Forwarder {
+    pub fn new(settings: UpstreamSettings, tls: &TlsSettings) -> anyhow::Result<Forwarder> {
+        Ok(Forwarder {
             settings,
-            tls,
+            ca_certificates: tls.ca_certificates()?,
             breakers: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// The HTTP client of one worker thread (see [`UpstreamClient`]).
     pub fn client(&self) -> anyhow::Result<UpstreamClient> {
-        let client = self
-            .tls
-            .trust(reqwest::Client::builder())?
+        let client = reqwest::Client::builder()
+            .tls_certs_merge(self.ca_certificates.clone())
             .connect_timeout(Duration::from_millis(self.settings.connect_timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(30))

@@ -50,8 +50,14 @@ impl TlsSettings {
 
     /// `builder`, trusting `ca_file`'s certificates besides the system's roots.
     pub fn trust(&self, builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, TlsError> {
+        Ok(builder.tls_certs_merge(self.ca_certificates()?))
+    }
+
+    /// The certificates of `ca_file` (none when it is empty), read once for a caller that builds
+    /// several clients: merge them with `reqwest::ClientBuilder::tls_certs_merge`.
+    pub fn ca_certificates(&self) -> Result<Vec<reqwest::Certificate>, TlsError> {
         if self.ca_file.is_empty() {
-            return Ok(builder);
+            return Ok(Vec::new());
         }
         let unreadable = |error: &dyn std::fmt::Display| {
             TlsError(format!(
@@ -64,7 +70,7 @@ impl TlsSettings {
         if certificates.is_empty() {
             return Err(unreadable(&"no CERTIFICATE in the file"));
         }
-        Ok(builder.tls_certs_merge(certificates))
+        Ok(certificates)
     }
 }
 

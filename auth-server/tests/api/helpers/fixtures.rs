@@ -21,6 +21,18 @@ impl TestApp {
         self.pool.get().expect("a test database connection")
     }
 
+    /// `SELECT count(*) AS count ...` on the test database.
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            count: i64,
+        }
+        diesel::RunQueryDsl::get_result::<Count>(diesel::sql_query(sql), &mut self.conn())
+            .unwrap_or_else(|error| panic!("{sql}: {error}"))
+            .count
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
