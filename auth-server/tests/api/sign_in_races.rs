@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use auth_server::admin::clients::ClientSpec;
-use diesel::RunQueryDsl;
 use secrecy::SecretString;
 
 use crate::helpers::*;
@@ -23,22 +22,12 @@ fn slow_inserts_into(app: &TestApp, table: &str) {
 
 /// Waits (at most 10 s) until a session of the database sleeps in the trigger.
 async fn wait_for_the_sleeping_insert(app: &TestApp) {
-    #[derive(diesel::QueryableByName)]
-    struct Sleeping {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        count: i64,
-    }
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let sleeping: Sleeping = diesel::sql_query(
-            "SELECT count(*) AS count FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event = 'PgSleep'",
-        )
-        .get_result(&mut app.conn())
-        .unwrap();
-        if sleeping.count > 0 {
-            return;
-        }
+    while app.count(
+        "SELECT count(*) AS count FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event = 'PgSleep'",
+    ) == 0
+    {
         assert!(Instant::now() < deadline, "the sign-in never reached its insert");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
