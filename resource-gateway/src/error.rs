@@ -14,6 +14,9 @@ use shared::http_error::ErrorBody;
 pub enum GatewayError {
     #[error("no route matches this request")]
     NoRoute,
+    /// A path a URL parser would rewrite (see `route_table::is_ambiguous_path`).
+    #[error("the path must not contain . or .. segments, backslashes or control characters")]
+    AmbiguousPath,
     #[error("this route does not allow the method")]
     MethodNotAllowed(Vec<actix_web::http::Method>),
     #[error("a bearer token is required")]
@@ -47,7 +50,7 @@ impl GatewayError {
             GatewayError::NoRoute => "not_found",
             GatewayError::MethodNotAllowed(_) => "method_not_allowed",
             GatewayError::MissingToken | GatewayError::InvalidToken => "invalid_token",
-            GatewayError::MalformedToken => "invalid_request",
+            GatewayError::MalformedToken | GatewayError::AmbiguousPath => "invalid_request",
             GatewayError::InsufficientScope(_) => "insufficient_scope",
             GatewayError::AuthUnavailable(_) | GatewayError::UpstreamUnavailable(_) => {
                 "temporarily_unavailable"
@@ -93,7 +96,7 @@ impl ResponseError for GatewayError {
             GatewayError::NoRoute => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::MissingToken | GatewayError::InvalidToken => StatusCode::UNAUTHORIZED,
-            GatewayError::MalformedToken => StatusCode::BAD_REQUEST,
+            GatewayError::MalformedToken | GatewayError::AmbiguousPath => StatusCode::BAD_REQUEST,
             GatewayError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             GatewayError::AuthUnavailable(_) | GatewayError::UpstreamUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -13,7 +13,7 @@ use shared::bearer::{self, Bearer};
 use crate::caller::Caller;
 use crate::error::GatewayError;
 use crate::introspection::Unavailable;
-use crate::route_table::{Match, Route};
+use crate::route_table::{self, Match, Route};
 use crate::state::GatewayState;
 use crate::token_cache::{Checked, TokenKey};
 use crate::upstream::{ForwardedIdentity, UpstreamClient};
@@ -32,6 +32,9 @@ pub async fn proxy_request(
     state: web::Data<GatewayState>,
     http: web::Data<UpstreamClient>,
 ) -> Result<HttpResponse, GatewayError> {
+    if route_table::is_ambiguous_path(request.path()) {
+        return Err(GatewayError::AmbiguousPath);
+    }
     let table = state.routes.current();
     let host = request.headers().get(HOST).and_then(|host| host.to_str().ok());
     let route = match table.find(host, request.path(), request.method()) {

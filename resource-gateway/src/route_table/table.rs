@@ -315,4 +315,73 @@ upstreams = ["http://127.0.0.1:9002"]
             "never the same one twice"
         );
     }
+
+    /// A table with one route at `/{segments}` over `upstreams` upstreams.
+    fn one_route(segments: &[String], upstreams: usize, strip_prefix: bool) -> (String, RouteTable) {
+        let prefix = format!("/{}", segments.join("/"));
+        let bases: Vec<String> = (0..upstreams)
+            .map(|n| format!("\"http://127.0.0.1:{}/base{n}\"", 9000 + n))
+            .collect();
+        let text = format!(
+            "[[routes]]\nname = \"r\"\npath_prefix = \"{prefix}\"\nupstreams = [{}]\nstrip_prefix = {strip_prefix}\n",
+            bases.join(", ")
+        );
+        (prefix, RouteTable::parse(&text).unwrap())
+    }
+
+    fn segments() -> impl proptest::strategy::Strategy<Value = Vec<String>> {
+        proptest::collection::vec("[a-z0-9_-]{1,8}", 1..4)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_route_file_is_parsed_or_refused_without_panicking(text in "(?s).{0,400}") {
+            let _ = RouteTable::parse(&text);
+        }
+
+        #[test]
+        fn a_prefix_matches_itself_and_below_on_segment_boundaries_only(
+            segments in segments(),
+            rest in "[a-zA-Z0-9/._%~-]{0,30}",
+            host in proptest::option::of(".{0,30}"),
+        ) {
+            let (prefix, table) = one_route(&segments, 1, false);
+            let path = format!("{prefix}{rest}");
+            let found = matches!(table.find(host.as_deref(), &path, &Method::GET), Match::Found(_));
+            proptest::prop_assert_eq!(found, rest.is_empty() || rest.starts_with('/'), "{}", path);
+        }
+
+        /// For any path the gateway lets through (ambiguous ones are refused before routing), the
+        /// URL sent upstream is under the upstream's base and has exactly the route's prefix removed.
+        #[test]
+        fn the_upstream_url_of_any_path_stays_under_the_upstream_and_strips_exactly_the_prefix(
+            segments in segments(),
+            rest in "(/[a-zA-Z0-9._~%-]{0,10}){0,4}",
+            query in "[a-z0-9=&]{0,20}",
+            turn in 0usize..1000,
+        ) {
+            let (prefix, table) = one_route(&segments, 3, true);
+            proptest::prop_assume!(!super::super::is_ambiguous_path(&format!("{prefix}{rest}")));
+            let Match::Found(route) = table.find(None, &format!("{prefix}{rest}"), &Method::GET) else {
+                panic!("{prefix}{rest} is under {prefix}");
+            };
+            let (base, url) = route.upstream_url(turn, &format!("{prefix}{rest}"), &query);
+            proptest::prop_assert_eq!(base, format!("http://127.0.0.1:{}/base{}", 9000 + turn % 3, turn % 3));
+            let expected_path = format!("/base{}{}", turn % 3, if rest.is_empty() { "/" } else { rest.as_str() });
+            proptest::prop_assert_eq!(url.path(), expected_path.as_str());
+            proptest::prop_assert_eq!(url.query().unwrap_or(""), query.as_str());
+        }
+
+        /// Successive turns from any starting point visit every upstream once before repeating:
+        /// a retry (the next turn) never goes back to the upstream that just failed.
+        #[test]
+        fn successive_turns_rotate_through_every_upstream(upstreams in 1usize..6, first in 0usize..10_000) {
+            let (_, table) = one_route(&["r".to_owned()], upstreams, false);
+            let Match::Found(route) = table.find(None, "/r", &Method::GET) else { panic!() };
+            let visited: std::collections::BTreeSet<String> = (first..first + upstreams)
+                .map(|turn| route.upstream_url(turn, "/r", "").0.to_owned())
+                .collect();
+            proptest::prop_assert_eq!(visited.len(), upstreams);
+        }
+    }
 }

@@ -243,3 +243,46 @@ async fn sighup_reloads_the_routes_file() {
         "the old table is gone"
     );
 }
+
+/// Sends `GET {path}` as written (an HTTP client would resolve dot segments before sending) and
+/// returns the status code.
+async fn raw_get(gateway: &TestGateway, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = gateway.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"))
+}
+
+#[tokio::test]
+async fn a_path_that_would_climb_out_of_its_route_is_refused_before_it_is_routed() {
+    let (gateway, auth, upstream) = standard().await;
+
+    // `/status` is public, `/api` needs a token, and both go to the same upstream: resolved
+    // after routing, each of these would reach `/api/...` with no token checked.
+    for path in [
+        "/status/../api/orders",
+        "/status/%2e%2e/api/orders",
+        "/status/.%2E/api/orders",
+        "/status/./../api/orders",
+        "/status\\..\\api\\orders",
+    ] {
+        assert_eq!(raw_get(&gateway, path).await, 400, "{path}");
+    }
+
+    assert!(upstream.seen().is_empty(), "{:?}", upstream.seen());
+    assert_eq!(auth.calls(), 0);
+    assert_eq!(
+        raw_get(&gateway, "/status/health.json").await,
+        200,
+        "dots inside names are fine"
+    );
+}
