@@ -123,8 +123,16 @@ pub async fn authenticate(
     };
     match client {
         Some(client) if authenticated => Ok(client),
-        _ => {
+        Some(_) => {
             tracing::info!(client.id = %client_id, "client authentication failed");
+            Err(OAuthError::invalid_client(realm))
+        }
+        // An id nobody registered is whatever a stranger typed: only its length is logged.
+        None => {
+            tracing::info!(
+                client.id_length = client_id.as_str().len(),
+                "client authentication failed: unknown client"
+            );
             Err(OAuthError::invalid_client(realm))
         }
     }
@@ -184,5 +192,40 @@ mod tests {
     fn the_scheme_is_case_insensitive() {
         assert_eq!(strip_basic_scheme("bAsIc abc"), Some("abc"));
         assert_eq!(strip_basic_scheme("Bearer abc"), None);
+    }
+
+    /// RFC 6749 §2.3.1's encoding, as a client library does it.
+    fn form_encode(text: &str) -> String {
+        form_urlencoded::byte_serialize(text.as_bytes()).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_header_value_is_parsed_without_panicking(header in ".{0,200}") {
+            if let Some(credentials) = strip_basic_scheme(&header) {
+                let _ = decode_basic(credentials);
+            }
+        }
+
+        #[test]
+        fn any_bytes_behind_base64_are_parsed_without_panicking(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            if let Some((id, secret)) = decode_basic(&STANDARD.encode(&raw)) {
+                proptest::prop_assert!(!id.is_empty());
+                proptest::prop_assert!(!id.chars().chain(secret.chars()).any(char::is_control));
+            }
+        }
+
+        #[test]
+        fn credentials_without_control_characters_round_trip(id in "[^\\p{Cc}]{1,64}", secret in "[^\\p{Cc}]{0,64}") {
+            let header = format!("Basic {}", STANDARD.encode(format!("{}:{}", form_encode(&id), form_encode(&secret))));
+            let decoded = decode_basic(strip_basic_scheme(&header).unwrap());
+            proptest::prop_assert_eq!(decoded, Some((id, secret)));
+        }
+
+        #[test]
+        fn credentials_with_a_control_character_are_refused(id in "[a-z]{0,8}\\p{Cc}[a-z]{0,8}", secret in "[a-z]{0,8}") {
+            let encoded = STANDARD.encode(format!("{}:{}", form_encode(&id), form_encode(&secret)));
+            proptest::prop_assert_eq!(decode_basic(&encoded), None);
+        }
     }
 }

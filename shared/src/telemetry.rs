@@ -1,4 +1,7 @@
-//! Logging through `tracing`: pretty output locally, one JSON object per line in production.
+//! Logging through `tracing`: pretty output locally, one JSON object per line in production. Both
+//! escape control characters in logged values, so a request cannot forge a log line.
+
+mod escaped_fields;
 
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
@@ -54,6 +57,7 @@ fn install(service: &'static str, settings: &LogSettings, to_stdout: bool) {
             .with_writer(writer)
             .try_init(),
         LogFormat::Pretty => tracing_subscriber::fmt()
+            .fmt_fields(escaped_fields::EscapedFields)
             .with_env_filter(filter)
             .with_target(false)
             .with_writer(writer)
