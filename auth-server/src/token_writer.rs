@@ -22,6 +22,8 @@ const QUEUE_CAPACITY: usize = 4096;
 #[derive(Clone)]
 pub struct TokenWriter {
     queue: mpsc::Sender<Queued>,
+    /// The longest a caller waits for its row, queueing included (the pool's call bound).
+    answer_within: std::time::Duration,
 }
 
 struct Queued {
@@ -48,11 +50,23 @@ impl TokenWriter {
         for _ in 0..writers.max(1) {
             tokio::spawn(write_batches(pool.clone(), receiver.clone(), max_batch.max(1)));
         }
-        TokenWriter { queue }
+        TokenWriter {
+            queue,
+            answer_within: pool.call_timeout(),
+        }
     }
 
-    /// Stores one access token; returns once it is committed.
+    /// Stores one access token; returns once it is committed, or `Unavailable` after the pool's
+    /// call bound: a writer stuck on a database that stopped answering holds its batch until `run`
+    /// gives up, and the rows queued behind it must not wait longer than one call either.
     pub async fn insert(&self, row: AccessToken) -> Result<(), WriteError> {
+        match tokio::time::timeout(self.answer_within, self.queue_and_wait(row)).await {
+            Ok(reply) => reply,
+            Err(_) => Err(WriteError::Unavailable),
+        }
+    }
+
+    async fn queue_and_wait(&self, row: AccessToken) -> Result<(), WriteError> {
         let (committed, outcome) = oneshot::channel();
         self.queue
             .send(Queued { row, committed })

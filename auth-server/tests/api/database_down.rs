@@ -113,3 +113,53 @@ impl TestApp {
         })
     }
 }
+
+#[tokio::test]
+async fn with_the_database_silent_requests_and_readiness_answer_503_instead_of_hanging() {
+    // A partition or a power loss: the database's connections stay open and nothing answers. With
+    // no bound of our own, libpq would wait for TCP to give up (about 15 minutes).
+    let database = TestDatabase::create();
+    let proxy = FaultProxy::start("127.0.0.1:5432").await;
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/{}{LOCAL_OPTIONS}",
+        proxy.port, database.name
+    );
+    let mut settings = test_settings(&url);
+    settings.database.acquire_timeout_ms = 500;
+    settings.database.statement_timeout_ms = 1000;
+    settings.oauth.client_cache_ttl_ms = 60_000;
+    let app = start(database, settings).await;
+    let client = app.create_client_with_scopes();
+    assert_eq!(
+        client_credentials(&app, &client).await,
+        200,
+        "warm: pooled connections exist"
+    );
+
+    proxy.silence();
+
+    // The pool's bound is 0.5 + 1 + 0.5 s; the client gives up after 10 s, which fails the test.
+    let patient = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let token = patient
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("the token endpoint answers while the database is silent");
+    assert_eq!(token.status(), 503);
+    let body: Value = token.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let ready = patient
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readiness answers while the database is silent");
+    assert_eq!(ready.status(), 503);
+
+    // Closing the silenced connections frees the blocking threads that still wait on them.
+    proxy.cut();
+}

@@ -70,13 +70,45 @@ impl DbConn {
 /// driver's own reason (connection refused, no such file, authentication failed).
 pub fn connect(url: &str, session: &SessionSettings) -> ConnectionResult<DbConn> {
     let mut conn = match target(url)? {
-        (Backend::Postgresql, url) => DbConn::Postgresql(PgConnection::establish(url)?),
+        (Backend::Postgresql, url) => DbConn::Postgresql(PgConnection::establish(&with_client_bounds(url))?),
         (Backend::Sqlite, path) => DbConn::Sqlite(SqliteConnection::establish(path)?),
     };
     session
         .apply(&mut conn)
         .map_err(|error| ConnectionError::BadConnection(format!("cannot set up the session: {error}")))?;
     Ok(conn)
+}
+
+/// libpq's client-side bounds, added to a PostgreSQL URL that does not set them itself. Without
+/// them a server that stops answering without closing the connection (power loss, a partition,
+/// packets silently dropped) holds a connection until the kernel gives up, about 15 minutes:
+/// - `connect_timeout`: a connection attempt gives up after 5 s;
+/// - `keepalives*`: while we wait for a result, a silent peer is noticed after 10 + 3 x 5 s;
+/// - `tcp_user_timeout`: data we sent and nobody acknowledged ends the connection after 15 s.
+const CLIENT_BOUNDS: &[(&str, &str)] = &[
+    ("connect_timeout", "5"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "10"),
+    ("keepalives_interval", "5"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "15000"),
+];
+
+/// `url` with every [`CLIENT_BOUNDS`] parameter it does not set itself.
+fn with_client_bounds(url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let present: Vec<&str> = query
+        .split('&')
+        .map(|pair| pair.split_once('=').map_or(pair, |(key, _)| key))
+        .collect();
+    let mut bounded = url.to_owned();
+    for (key, value) in CLIENT_BOUNDS {
+        if !present.contains(key) {
+            bounded.push(if bounded.contains('?') { '&' } else { '?' });
+            bounded.push_str(&format!("{key}={value}"));
+        }
+    }
+    bounded
 }
 
 /// What every connection is set up with when it opens.
@@ -142,6 +174,25 @@ mod tests {
             (Backend::Sqlite, "/var/lib/platform.db")
         );
         assert_eq!(target("sqlite:x.db").unwrap(), (Backend::Sqlite, "x.db"));
+    }
+
+    #[test]
+    fn postgresql_urls_get_client_side_bounds_unless_they_set_their_own() {
+        assert_eq!(
+            with_client_bounds("postgres://u@h/db"),
+            "postgres://u@h/db?connect_timeout=5&keepalives=1&keepalives_idle=10&keepalives_interval=5\
+             &keepalives_count=3&tcp_user_timeout=15000"
+        );
+        let own =
+            with_client_bounds("postgres://u@h/db?sslmode=require&connect_timeout=2&tcp_user_timeout=1000");
+        assert!(
+            own.starts_with(
+                "postgres://u@h/db?sslmode=require&connect_timeout=2&tcp_user_timeout=1000&keepalives=1"
+            ),
+            "{own}"
+        );
+        assert_eq!(own.matches("connect_timeout").count(), 1, "{own}");
+        assert_eq!(own.matches("tcp_user_timeout").count(), 1, "{own}");
     }
 
     #[test]

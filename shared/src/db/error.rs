@@ -40,6 +40,10 @@ pub enum DbError {
     /// Every connection stayed busy for the whole acquire timeout.
     #[error("the database is saturated")]
     Saturated,
+    /// No answer within the call's bound: the server stopped answering without closing the
+    /// connection (see [`run`](super::run)).
+    #[error("the database did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
     /// The blocking task panicked or was cancelled.
     #[error("the database task did not complete")]
     TaskFailed(#[source] tokio::task::JoinError),

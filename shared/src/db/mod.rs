@@ -38,6 +38,9 @@ pub struct DbPool {
     connections: Pool<DbConnectionManager>,
     turns: Arc<Semaphore>,
     acquire_timeout: Duration,
+    /// The longest [`run`] waits for its answer: the acquire timeout, the statement timeout and a
+    /// little slack (see [`run`]).
+    call_timeout: Duration,
     backend: Option<Backend>,
 }
 
@@ -53,7 +56,21 @@ impl DbPool {
     pub fn backend(&self) -> Option<Backend> {
         self.backend
     }
+
+    /// The longest a call through [`run`] waits before it answers "unavailable".
+    pub fn call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
 }
+
+/// Slack over the acquire and statement timeouts before [`run`] stops waiting on its own: the
+/// server's `statement_timeout` should have answered by then, so this fires only when the server
+/// cannot answer at all.
+const CALL_TIMEOUT_SLACK: Duration = Duration::from_millis(500);
+
+/// The longest a readiness probe's `SELECT 1` may take: probes time out after a couple of seconds
+/// (`timeoutSeconds: 2` in deploy/k8s), and a late "ready" is as good as none.
+const PING_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// A connection checked out of a [`DbPool`].
 pub type PooledDbConn = PooledConnection<DbConnectionManager>;
@@ -117,6 +134,9 @@ pub fn build_pool(settings: &DatabaseSettings) -> DbPool {
         connections,
         turns,
         acquire_timeout,
+        call_timeout: acquire_timeout
+            + Duration::from_millis(settings.statement_timeout_ms)
+            + CALL_TIMEOUT_SLACK,
         backend,
     }
 }
@@ -130,7 +150,39 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for NoCustomization {}
 
 /// Runs a synchronous database closure on the blocking thread pool with a pooled connection.
 /// The closure returns its own error type, which must be able to express [`DbError`].
+///
+/// The caller gets an answer within [`DbPool::call_timeout`] whatever the network does: a server
+/// that stopped answering without closing the connection (a partition, packets silently dropped)
+/// would otherwise hold the caller until TCP gives up, about 15 minutes. The closure itself cannot
+/// be cancelled: it keeps its connection and its turn until libpq's keepalives and
+/// `tcp_user_timeout` end it (see `connection::with_client_bounds`), and if it commits meanwhile
+/// the caller has already answered 503, as for any commit whose answer was lost.
 pub async fn run<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    run_within(pool, pool.call_timeout, work).await
+}
+
+/// [`run`] with a shorter bound of its own.
+async fn run_within<T, E, F>(pool: &DbPool, bound: Duration, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    match tokio::time::timeout(bound, run_unbounded(pool, work)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            metrics::counter!("db_calls_timed_out_total").increment(1);
+            Err(DbError::TimedOut(bound).into())
+        }
+    }
+}
+
+async fn run_unbounded<T, E, F>(pool: &DbPool, work: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
@@ -184,7 +236,8 @@ fn sqlite_placeholders(statement: &str) -> String {
 
 /// Checks that a connection can be obtained and answers, for readiness probes.
 pub async fn ping(pool: &DbPool) -> Result<(), String> {
-    let outcome: Result<(), StoreError> = run(pool, |conn| {
+    let bound = PING_TIMEOUT.min(pool.call_timeout);
+    let outcome: Result<(), StoreError> = run_within(pool, bound, |conn| {
         conn.batch_execute("SELECT 1").map_err(StoreError::from)
     })
     .await;

@@ -1,12 +1,26 @@
-//! A TCP proxy that a test can cut, to see how a service behaves when its database or broker goes
-//! away (without stopping the PostgreSQL or RabbitMQ that other tests share).
+//! A TCP proxy that a test can cut or silence, to see how a service behaves when its database or
+//! broker goes away (without stopping the PostgreSQL or RabbitMQ that other tests share).
+//!
+//! - [`cut`](FaultProxy::cut): every connection is closed and new ones are dropped at once, as
+//!   when a server process dies (the client sees the connection end).
+//! - [`silence`](FaultProxy::silence): nothing is forwarded any more, but every connection stays
+//!   open and new ones are accepted, as when a partition or a power loss drops packets without a
+//!   word (the client waits for an answer that never comes).
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// What the proxy does with traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Forward,
+    Cut,
+    Silent,
+}
+
 pub struct FaultProxy {
     pub port: u16,
-    cut: watch::Sender<bool>,
+    mode: watch::Sender<Mode>,
 }
 
 impl FaultProxy {
@@ -16,37 +30,61 @@ impl FaultProxy {
             .await
             .expect("bind the fault proxy");
         let port = listener.local_addr().expect("proxy address").port();
-        let (cut, watcher) = watch::channel(false);
+        let (mode, watcher) = watch::channel(Mode::Forward);
         let upstream = upstream.to_owned();
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                if *watcher.borrow() {
-                    continue; // Cut: accept and drop, as a dead server behind a live port would.
-                }
-                let upstream = upstream.clone();
                 let mut watcher = watcher.clone();
-                tokio::spawn(async move {
-                    let Ok(outbound) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    let (mut inbound, mut outbound) = (inbound, outbound);
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = watcher.wait_for(|cut| *cut) => {}
+                let current = *watcher.borrow();
+                match current {
+                    // Accept and drop, as a dead server behind a live port would.
+                    Mode::Cut => continue,
+                    // Hold the connection open and say nothing until the mode changes.
+                    Mode::Silent => {
+                        tokio::spawn(async move {
+                            let _held = inbound;
+                            let _ = watcher.wait_for(|mode| *mode != Mode::Silent).await;
+                        });
                     }
-                });
+                    Mode::Forward => {
+                        tokio::spawn(forward(inbound, upstream.clone(), watcher));
+                    }
+                }
             }
         });
-        FaultProxy { port, cut }
+        FaultProxy { port, mode }
     }
 
     /// Drops every connection and refuses new ones.
     pub fn cut(&self) {
-        self.cut.send_replace(true);
+        self.mode.send_replace(Mode::Cut);
+    }
+
+    /// Stops forwarding without closing anything: connections stay open and silent, new ones are
+    /// accepted and never answered. [`restore`](Self::restore) then closes the silenced ones (the
+    /// bytes they lost cannot be replayed) and forwards new ones.
+    pub fn silence(&self) {
+        self.mode.send_replace(Mode::Silent);
     }
 
     /// Forwards again.
     pub fn restore(&self) {
-        self.cut.send_replace(false);
+        self.mode.send_replace(Mode::Forward);
+    }
+}
+
+/// Copies both ways until either side closes or the mode leaves `Forward`; a silenced connection
+/// is then held, unread, until the mode changes again.
+async fn forward(inbound: TcpStream, upstream: String, mut watcher: watch::Receiver<Mode>) {
+    let Ok(outbound) = TcpStream::connect(&upstream).await else {
+        return;
+    };
+    let (mut inbound, mut outbound) = (inbound, outbound);
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => return,
+        _ = watcher.wait_for(|mode| *mode != Mode::Forward) => {}
+    }
+    if *watcher.borrow() == Mode::Silent {
+        let _ = watcher.wait_for(|mode| *mode != Mode::Silent).await;
     }
 }
