@@ -153,24 +153,92 @@ async fn after_too_many_failed_authentications_even_the_right_secret_gets_429_wi
     );
 }
 
+/// Requests one token, and introspects it the moment the answer arrives: a token answered
+/// before its commit would not be active yet. `None` when the request was refused.
+async fn token_active_on_arrival(
+    app: &TestApp,
+    client: &TestClient,
+    introspector: &TestClient,
+) -> Option<(String, bool)> {
+    let response = app.client_credentials(client, None).await;
+    if response.status() != 200 {
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error"].is_string(),
+            "an error in the protocol's format: {body}"
+        );
+        return None;
+    }
+    let body = assert_issued(response).await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let active = app.introspect(introspector, &token).await["active"] == true;
+    Some((token, active))
+}
+
 #[tokio::test]
-async fn concurrent_client_credentials_requests_each_get_their_own_committed_token() {
+async fn concurrent_client_credentials_requests_each_get_their_own_token_committed_before_the_answer() {
     let app = spawn_app().await;
     let client = service_fixture(&app);
     let introspector = app.introspector();
 
     // Concurrent requests share batches in the token writer; each must still get its own token,
     // stored before the response.
-    let responses =
-        futures_util::future::join_all((0..60).map(|_| app.client_credentials(&client, None))).await;
+    let answers = futures_util::future::join_all(
+        (0..60).map(|_| token_active_on_arrival(&app, &client, &introspector)),
+    )
+    .await;
 
     let mut issued = std::collections::HashSet::new();
-    for response in responses {
-        let body = assert_issued(response).await;
-        issued.insert(body["access_token"].as_str().unwrap().to_owned());
+    for (token, active) in answers.into_iter().map(Option::unwrap) {
+        assert!(active, "committed before it was answered");
+        issued.insert(token);
     }
     assert_eq!(issued.len(), 60);
-    for token in &issued {
-        assert_eq!(app.introspect(&introspector, token).await["active"], true);
+}
+
+#[tokio::test]
+async fn a_batch_whose_commit_fails_answers_none_of_its_rows_as_issued() {
+    let app = spawn_app().await;
+    let client = service_fixture(&app);
+    let doomed = app.create_client(ClientSpec {
+        name: "Doomed".into(),
+        grant_types: vec![auth_server::domain::grant_type::GrantType::ClientCredentials],
+        ..Default::default()
+    });
+    let introspector = app.introspector();
+    // A deferred constraint trigger fails the COMMIT (not the INSERT) of any transaction that
+    // holds a row of the doomed client, so a batch mixing both clients fails as a whole at commit.
+    app.with_db(|conn| {
+        diesel::connection::SimpleConnection::batch_execute(
+            conn,
+            &format!(
+                "CREATE FUNCTION refuse_doomed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                   IF NEW.client_id = '{}' THEN RAISE EXCEPTION 'commit refused by the test'; END IF; \
+                   RETURN NULL; END $$; \
+                 CREATE CONSTRAINT TRIGGER refuse_doomed AFTER INSERT ON access_tokens \
+                   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_doomed();",
+                doomed.id
+            ),
+        )
+        .unwrap()
+    });
+
+    let answers = futures_util::future::join_all((0..60).map(|n| {
+        let requester = if n % 2 == 0 { &client } else { &doomed };
+        token_active_on_arrival(&app, requester, &introspector)
+    }))
+    .await;
+
+    for (n, answer) in answers.into_iter().enumerate() {
+        match (n % 2 == 0, answer) {
+            (true, Some((_, active))) => assert!(active, "committed before it was answered"),
+            (true, None) => panic!("a good row was refused along with its batch"),
+            (false, answer) => assert_eq!(answer, None, "a row whose commit failed was answered as issued"),
+        }
     }
+    let stored = app.count(&format!(
+        "SELECT count(*) AS count FROM access_tokens WHERE client_id = '{}'",
+        doomed.id
+    ));
+    assert_eq!(stored, 0);
 }
