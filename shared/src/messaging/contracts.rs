@@ -229,4 +229,49 @@ mod tests {
             Err(DecodeError::Malformed(_))
         ));
     }
+
+    fn any_template() -> impl proptest::strategy::Strategy<Value = EmailTemplate> {
+        proptest::sample::select(EmailTemplate::ALL.to_vec())
+    }
+
+    proptest::proptest! {
+        /// Whatever arrives on a queue, decoding answers with a verdict and never panics.
+        #[test]
+        fn any_body_is_decoded_or_refused_without_panicking(body in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = decode::<SendEmail>(&body);
+            let _ = decode::<CleanupCompleted>(&body);
+        }
+
+        /// Bodies that are JSON objects with arbitrary envelope fields: refused or decoded, and a
+        /// decoded one always has a message id and a version this code understands.
+        #[test]
+        fn envelope_shaped_json_is_checked_before_it_is_trusted(
+            version in proptest::num::u16::ANY,
+            id in ".{0,20}",
+            kind in proptest::sample::select(vec!["email.send", "jobs.cleanup.completed", "", "EMAIL.SEND"]),
+        ) {
+            let body = serde_json::json!({
+                "schema_version": version, "message_id": id, "type": kind,
+                "occurred_at": "2026-12-01T00:00:00Z",
+                "payload": {"to": "a@example.test", "template": "test"},
+            });
+            if let Ok(envelope) = decode::<SendEmail>(body.to_string().as_bytes()) {
+                proptest::prop_assert!(envelope.schema_version <= SCHEMA_VERSION);
+                proptest::prop_assert!(!envelope.message_id.trim().is_empty());
+                proptest::prop_assert_eq!(envelope.message_type, "email.send");
+            }
+        }
+
+        #[test]
+        fn any_email_command_round_trips(
+            to in ".{0,40}",
+            template in any_template(),
+            variables in proptest::collection::btree_map(".{0,10}", ".{0,40}", 0..5),
+            traceparent in proptest::option::of("[0-9a-f-]{0,55}"),
+        ) {
+            let envelope = Envelope::new(SendEmail { to, template, variables }, traceparent);
+            let decoded: Envelope<SendEmail> = decode(&serde_json::to_vec(&envelope).unwrap()).unwrap();
+            proptest::prop_assert_eq!(decoded, envelope);
+        }
+    }
 }
