@@ -92,6 +92,12 @@ pub struct ThrottleSettings {
     pub login_per_account_and_ip: FailureLimit,
     pub login_per_ip: FailureLimit,
     pub client_authentication: FailureLimit,
+    /// Submissions of the account forms (register, forgot and reset password, verification) per
+    /// address, successful or not: every one may cost an argon2 hash or an email.
+    pub account_forms_per_ip: FailureLimit,
+    /// `GET /oauth2/authorize` requests per address: each one stores a pending request (up to a
+    /// few KB, kept `authorization_request_ttl_secs`) before anyone has signed in.
+    pub authorization_requests_per_ip: FailureLimit,
 }
 
 /// The id_token signing keys (see `oidc::keys`).

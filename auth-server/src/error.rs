@@ -296,6 +296,28 @@ impl PageError {
         }
     }
 
+    /// Over a per-address budget that counts every request, not only failures.
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        PageError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            title: "Too many requests",
+            message: "Too many requests from your network. Wait a while and try again.".into(),
+            retry_after_secs: Some(retry_after_secs.max(1)),
+            cause: None,
+        }
+    }
+
+    /// Too much expensive work is already under way for strangers: retry in a moment.
+    pub fn busy() -> Self {
+        PageError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: "Busy",
+            message: "We are handling many requests right now. Please try again in a moment.".into(),
+            retry_after_secs: Some(1),
+            cause: None,
+        }
+    }
+
     pub fn unavailable(cause: impl Into<anyhow::Error>) -> Self {
         PageError {
             status: StatusCode::SERVICE_UNAVAILABLE,

@@ -53,16 +53,34 @@ pub async fn verify_off_thread(password: SecretString, stored_hash: Option<Strin
 /// [`hash`] on the blocking thread pool, taking turns with verifications.
 pub async fn hash_off_thread(password: SecretString) -> anyhow::Result<String> {
     let _turn = VERIFICATIONS.acquire().await?;
+    metrics::counter!("auth_password_hashes_total").increment(1);
     tokio::task::spawn_blocking(move || hash(&password)).await?
 }
 
-/// Password verifications (and hashes) running at once: twice the cores.
-static VERIFICATIONS: LazyLock<tokio::sync::Semaphore> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism()
+/// [`hash`] for a request nobody has authenticated yet (registration), or `None` when the budget of
+/// such hashes is spent: they take a turn without waiting and never more than half the cores, so a
+/// flood of strangers can neither queue ahead of sign-ins nor take all the CPU from them.
+pub async fn hash_for_stranger(password: SecretString) -> anyhow::Result<Option<String>> {
+    let Ok(_turn) = STRANGER_HASHES.try_acquire() else {
+        metrics::counter!("auth_password_hashes_refused_total").increment(1);
+        return Ok(None);
+    };
+    hash_off_thread(password).await.map(Some)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
         .map(|cores| cores.get())
-        .unwrap_or(2);
-    tokio::sync::Semaphore::new(cores * 2)
-});
+        .unwrap_or(2)
+}
+
+/// Hashes for strangers running at once: half the cores, at least one.
+static STRANGER_HASHES: LazyLock<tokio::sync::Semaphore> =
+    LazyLock::new(|| tokio::sync::Semaphore::new((cores() / 2).max(1)));
+
+/// Password verifications (and hashes) running at once: twice the cores.
+static VERIFICATIONS: LazyLock<tokio::sync::Semaphore> =
+    LazyLock::new(|| tokio::sync::Semaphore::new(cores() * 2));
 
 /// Checks a new password against the policy, naming what is wrong.
 pub fn check_policy(password: &SecretString) -> Result<(), String> {
@@ -88,6 +106,21 @@ mod tests {
         assert!(stored.starts_with("$argon2id$"));
         assert!(verify(&SecretString::from("correct horse"), Some(&stored)));
         assert!(!verify(&SecretString::from("wrong horse"), Some(&stored)));
+    }
+
+    #[tokio::test]
+    async fn a_stranger_waits_for_no_hash_once_the_strangers_budget_is_spent() {
+        let budget = STRANGER_HASHES.available_permits() as u32;
+        let held = STRANGER_HASHES.try_acquire_many(budget).unwrap();
+        let refused = hash_for_stranger(SecretString::from("long enough"))
+            .await
+            .unwrap();
+        assert_eq!(refused, None, "refused at once, without queueing");
+        drop(held);
+        let hashed = hash_for_stranger(SecretString::from("long enough"))
+            .await
+            .unwrap();
+        assert!(hashed.unwrap().starts_with("$argon2id$"));
     }
 
     #[test]

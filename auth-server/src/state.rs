@@ -49,8 +49,10 @@ impl AppState {
                 login_per_account_and_ip: FailureThrottle::new(limits.login_per_account_and_ip),
                 login_per_ip: FailureThrottle::new(limits.login_per_ip),
                 client_authentication: FailureThrottle::new(limits.client_authentication),
+                account_forms_per_ip: FailureThrottle::new(limits.account_forms_per_ip),
+                authorization_requests_per_ip: FailureThrottle::new(limits.authorization_requests_per_ip),
             },
-            cookies: BrowserCookies::new(settings.is_https()),
+            cookies: BrowserCookies::new(settings.is_https(), &key_encryption.derive("csrf tokens")),
             token_writer: TokenWriter::start(pool.clone(), TOKEN_WRITERS, TOKEN_BATCH_ROWS),
             id_tokens: std::sync::Arc::new(IdTokenIssuer::new(
                 &settings.issuer,

@@ -142,6 +142,8 @@ pub struct Throttles {
     pub login_per_account_and_ip: FailureThrottle,
     pub login_per_ip: FailureThrottle,
     pub client_authentication: FailureThrottle,
+    pub account_forms_per_ip: FailureThrottle,
+    pub authorization_requests_per_ip: FailureThrottle,
 }
 
 #[cfg(test)]

@@ -231,3 +231,15 @@ diesel::table! {
 
 diesel::joinable!(user_claims -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(signing_keys, user_claims, users);
+
+// Registration (migration 2026-12-01-000004_username_reservations).
+
+diesel::table! {
+    username_reservations (username) {
+        username -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(username_reservations, users);

@@ -25,9 +25,18 @@ pub enum Registered {
     Created,
     /// The username is taken: the form says so (usernames are not secret).
     UsernameTaken,
-    /// The address belongs to an account already: the answer is the same as `Created` (so the form
-    /// does not tell who has an account here) and nothing is created.
+    /// The address belongs to an account already: the answer is the same as `Created`, and no
+    /// account is created, but the username is reserved with the password typed, as an unverified
+    /// account would hold it. Otherwise asking for the same username again (taken only if the
+    /// first address was free) or signing in with it ("confirm your address" only if it was) would
+    /// tell who has an account here.
     EmailTaken,
+}
+
+/// Whether the username is free for a new account: asked before the password is hashed, so a
+/// taken name costs no argon2 work. `register` checks again in its transaction.
+pub fn username_is_free(conn: &mut DbConn, username: &str) -> Result<bool, StoreError> {
+    Ok(!db::username_reservations::is_taken(conn, username)?)
 }
 
 pub fn register(
@@ -37,11 +46,20 @@ pub fn register(
     now: NaiveDateTime,
 ) -> Result<Registered, StoreError> {
     shared::db::transaction(conn, |conn| {
-        if db::users::find_by_username(conn, &account.username)?.is_some() {
+        if db::username_reservations::is_taken(conn, &account.username)? {
             return Ok(Registered::UsernameTaken);
         }
         if db::users::find_by_email(conn, &account.email)?.is_some() {
-            return Ok(Registered::EmailTaken);
+            return match db::username_reservations::insert(
+                conn,
+                &account.username,
+                &account.password_hash,
+                now,
+            ) {
+                Ok(()) => Ok(Registered::EmailTaken),
+                Err(error) if db::is_unique_violation(&error) => Ok(Registered::UsernameTaken),
+                Err(error) => Err(error.into()),
+            };
         }
         let user = User {
             id: UserId::random(),

@@ -20,6 +20,7 @@ pub mod refresh_tokens;
 pub mod scopes;
 pub mod signing_keys;
 pub mod user_claims;
+pub mod username_reservations;
 pub mod users;
 
 /// The migrations of the auth database, embedded in the binary. The SQL is portable (text ids, UTC

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::{ExposeSecret, SecretString};
@@ -16,6 +17,9 @@ use crate::configuration::KeySettings;
 pub struct KeyEncryptionKey {
     current: LessSafeKey,
     previous: Option<LessSafeKey>,
+    /// HMAC-SHA256 under the current key's bytes, from which [`derive`](Self::derive) makes keys
+    /// for other purposes (so one secret to keep, and each purpose's key independent of the rest).
+    derivation: hmac::Key,
 }
 
 impl fmt::Debug for KeyEncryptionKey {
@@ -33,10 +37,20 @@ impl KeyEncryptionKey {
                  base64 (for example `openssl rand -base64 32`); it seals the id_token signing keys"
             )
         })?;
+        let bytes = key_bytes(setting, "keys.encryption_key")?;
         Ok(KeyEncryptionKey {
-            current: aes_key(setting, "keys.encryption_key")?,
+            current: aes_key(&bytes, "keys.encryption_key")?,
             previous: None,
+            derivation: hmac::Key::new(hmac::HMAC_SHA256, &bytes),
         })
+    }
+
+    /// A 256-bit key for `purpose` (such as the CSRF tokens' MAC), derived from the current key:
+    /// the same on every replica and across restarts, changed when the key-encryption key is.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut derived = [0u8; 32];
+        derived.copy_from_slice(hmac::sign(&self.derivation, purpose.as_bytes()).as_ref());
+        derived
     }
 
     /// Reads `keys.encryption_key` and, when set, `keys.previous_encryption_key` (a change of key
@@ -44,7 +58,8 @@ impl KeyEncryptionKey {
     pub fn from_settings(settings: &KeySettings) -> anyhow::Result<KeyEncryptionKey> {
         let mut kek = KeyEncryptionKey::from_setting(settings.encryption_key.as_ref())?;
         if let Some(previous) = &settings.previous_encryption_key {
-            kek.previous = Some(aes_key(previous, "keys.previous_encryption_key")?);
+            let bytes = key_bytes(previous, "keys.previous_encryption_key")?;
+            kek.previous = Some(aes_key(&bytes, "keys.previous_encryption_key")?);
         }
         Ok(kek)
     }
@@ -103,7 +118,8 @@ impl KeyEncryptionKey {
 }
 
 /// An AES-256 key from `setting` (standard base64 of exactly 32 bytes), or an error naming it.
-fn aes_key(setting: &SecretString, name: &str) -> anyhow::Result<LessSafeKey> {
+/// The 32 bytes a key setting holds (standard base64).
+fn key_bytes(setting: &SecretString, name: &str) -> anyhow::Result<Vec<u8>> {
     let bytes = STANDARD
         .decode(setting.expose_secret().trim())
         .map_err(|_| anyhow::anyhow!("{name} is not valid base64"))?;
@@ -112,7 +128,11 @@ fn aes_key(setting: &SecretString, name: &str) -> anyhow::Result<LessSafeKey> {
         "{name} must decode to exactly 32 bytes (AES-256), not {}",
         bytes.len()
     );
-    let key = UnboundKey::new(&AES_256_GCM, &bytes)
+    Ok(bytes)
+}
+
+fn aes_key(bytes: &[u8], name: &str) -> anyhow::Result<LessSafeKey> {
+    let key = UnboundKey::new(&AES_256_GCM, bytes)
         .map_err(|_| anyhow::anyhow!("{name} is not a usable AES-256 key"))?;
     Ok(LessSafeKey::new(key))
 }

@@ -5,7 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::accounts::{self, AccountContext};
-use crate::browser::{BrowserBinding, csrf_token, csrf_token_is_valid};
+use crate::browser::{BrowserBinding, BrowserCookies};
+use crate::client_address;
 use crate::error::PageError;
 use crate::pages::{NoticePage, render, secure_html};
 use crate::params::Params;
@@ -15,6 +16,10 @@ use crate::state::AppState;
 pub struct AccountForm {
     pub browser: BrowserBinding,
     name: &'static str,
+    /// The address the per-address limit counts.
+    address: String,
+    /// Makes and checks the CSRF tokens.
+    cookies: BrowserCookies,
 }
 
 impl AccountForm {
@@ -22,20 +27,32 @@ impl AccountForm {
         AccountForm {
             browser: BrowserBinding::from_request(&state.cookies, http),
             name,
+            address: client_address::of(http, state.settings.throttle.trusted_proxies),
+            cookies: state.cookies.clone(),
         }
     }
 
     pub fn csrf_token(&self) -> String {
-        csrf_token(&self.browser.value, self.name)
+        self.cookies.csrf_token(&self.browser.value, self.name)
     }
 
-    /// Refuses a submission that did not come from our form in this browser.
-    pub fn check(&self, form: &Params) -> Result<(), PageError> {
+    /// Refuses a submission that did not come from our form in this browser, or one over the
+    /// address's budget of account-form submissions (each may cost an argon2 hash or an email, and
+    /// a stranger gets neither for free).
+    pub fn check(&self, state: &AppState, form: &Params) -> Result<(), PageError> {
         let submitted = form.get("csrf_token").ok().flatten().unwrap_or_default();
-        if self.browser.is_new || !csrf_token_is_valid(submitted, &self.browser.value, self.name) {
+        if self.browser.is_new
+            || !self
+                .cookies
+                .csrf_token_is_valid(submitted, &self.browser.value, self.name)
+        {
             return Err(PageError::forbidden(
                 "The form was not submitted from this page. Go back, reload it and try again.",
             ));
+        }
+        if let Err(retry_after) = state.throttles.account_forms_per_ip.reserve(&self.address) {
+            metrics::counter!("auth_account_forms_throttled_total").increment(1);
+            return Err(PageError::too_many_requests(retry_after));
         }
         Ok(())
     }

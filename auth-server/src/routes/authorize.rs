@@ -10,6 +10,7 @@ use crate::authorization::flow::{self, Pending, error_location};
 use crate::authorization::request::{self, ErrorRedirect, Invalid, ValidRequest};
 use crate::authorization::session;
 use crate::browser::BrowserBinding;
+use crate::client_address;
 use crate::db;
 use crate::db::models::AuthorizationRequest;
 use crate::domain::opaque_token::{self, TokenKind};
@@ -27,6 +28,12 @@ pub async fn get_authorize(http: HttpRequest, state: web::Data<AppState>) -> Res
         Err(Invalid::Page(error)) => return Err(error),
         Err(Invalid::Redirect(redirect)) => return Ok(redirect_error(&state, redirect)),
     };
+    // Each stored request costs a row until it expires, and nobody has signed in yet.
+    let address = client_address::of(&http, state.settings.throttle.trusted_proxies);
+    if let Err(retry_after) = state.throttles.authorization_requests_per_ip.reserve(&address) {
+        metrics::counter!("auth_authorization_requests_throttled_total").increment(1);
+        return Err(PageError::too_many_requests(retry_after));
+    }
     let browser = BrowserBinding::from_request(&state.cookies, &http);
     let pending = match remember_or_answer(&state, valid, browser).await {
         Ok(pending) => pending,

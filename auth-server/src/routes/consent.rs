@@ -7,7 +7,6 @@ use shared::db::run;
 use crate::authorization::answer::ClientAnswer;
 use crate::authorization::flow::{self, Pending};
 use crate::authorization::session::{self, ActiveSession};
-use crate::browser::{csrf_token, csrf_token_is_valid};
 use crate::db;
 use crate::error::{PageError, StoreError};
 use crate::form_body;
@@ -32,7 +31,10 @@ pub async fn post_consent(
     let form = form_body::read(&http, body).await?;
     let field = |name: &str| form.get(name).ok().flatten().unwrap_or_default().to_owned();
     let pending = flow::pending_for_browser(&state, &http, Some(&field("request"))).await?;
-    if !csrf_token_is_valid(&field("csrf_token"), &pending.browser.value, &pending.request.id) {
+    if !state
+        .cookies
+        .csrf_token_is_valid(&field("csrf_token"), &pending.browser.value, &pending.request.id)
+    {
         return Err(PageError::forbidden(
             "The form was not submitted from this consent page. Go back and try again.",
         ));
@@ -78,7 +80,9 @@ async fn consent_form(
         db::scopes::find_all(conn, &granted).map_err(StoreError::from)
     })
     .await?;
-    let csrf = csrf_token(&pending.browser.value, &pending.request.id);
+    let csrf = state
+        .cookies
+        .csrf_token(&pending.browser.value, &pending.request.id);
     let page = ConsentPage {
         client_name: &pending.client.name,
         username: &session.user.username,

@@ -12,7 +12,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use shared::db::run;
 
 use crate::authorization::session::{self, ActiveSession};
-use crate::browser::{csrf_token, csrf_token_is_valid};
 use crate::domain::ids::ClientId;
 use crate::domain::redirect_uri::{self, with_query};
 use crate::error::{PageError, StoreError};
@@ -54,7 +53,7 @@ pub async fn post_logout_confirmation(
     let Some(cookie) = state.cookies.session(&http) else {
         return Ok(logged_out(&state, None));
     };
-    if !csrf_token_is_valid(submitted, &cookie, LOGOUT_FORM) {
+    if !state.cookies.csrf_token_is_valid(submitted, &cookie, LOGOUT_FORM) {
         return Err(PageError::forbidden(
             "The form was not submitted from this sign-out page. Go back and try again.",
         ));
@@ -168,7 +167,7 @@ async fn end(state: &AppState, session: &ActiveSession) -> Result<(), PageError>
 
 fn confirmation(state: &AppState, http: &HttpRequest, session: &ActiveSession) -> HttpResponse {
     let cookie = state.cookies.session(http).unwrap_or_default();
-    let csrf = csrf_token(&cookie, LOGOUT_FORM);
+    let csrf = state.cookies.csrf_token(&cookie, LOGOUT_FORM);
     let page = LogoutPage {
         username: Some(&session.user.username),
         csrf_token: &csrf,

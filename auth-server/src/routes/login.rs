@@ -8,7 +8,6 @@ use shared::db::run;
 
 use crate::authorization::flow::{self, Pending};
 use crate::authorization::session::ActiveSession;
-use crate::browser::{csrf_token, csrf_token_is_valid};
 use crate::db;
 use crate::db::account_events::AccountEvent;
 use crate::db::models::{LoginSession, User};
@@ -41,7 +40,10 @@ pub async fn post_login(
     let form = form_body::read(&http, body).await?;
     let field = |name: &str| form.get(name).ok().flatten().unwrap_or_default().to_owned();
     let pending = flow::pending_for_browser(&state, &http, Some(&field("request"))).await?;
-    if !csrf_token_is_valid(&field("csrf_token"), &pending.browser.value, &pending.request.id) {
+    if !state
+        .cookies
+        .csrf_token_is_valid(&field("csrf_token"), &pending.browser.value, &pending.request.id)
+    {
         return Err(PageError::forbidden(
             "The form was not submitted from this sign-in page. Go back and try again.",
         ));
@@ -85,11 +87,19 @@ async fn authenticate(
         metrics::counter!("auth_sign_in_total", "outcome" => "throttled").increment(1);
         return Err(PageError::too_many_attempts(retry_after));
     }
-    let Some(user) = check_credentials(state, username, password).await? else {
-        tracing::info!(client.id = %pending.client.id, "sign-in failed");
-        metrics::counter!("auth_sign_in_total", "outcome" => "failure").increment(1);
-        record_failure(state, &pending.client.id).await;
-        return Ok(Err(BAD_CREDENTIALS));
+    let user = match check_credentials(state, username, password).await? {
+        Credentials::Account(user) => user,
+        Credentials::Reservation if state.settings.accounts.require_verified_email => {
+            throttle::release_all(&limits);
+            metrics::counter!("auth_sign_in_total", "outcome" => "unverified").increment(1);
+            return Ok(Err(UNVERIFIED));
+        }
+        Credentials::Reservation | Credentials::Wrong => {
+            tracing::info!(client.id = %pending.client.id, "sign-in failed");
+            metrics::counter!("auth_sign_in_total", "outcome" => "failure").increment(1);
+            record_failure(state, &pending.client.id).await;
+            return Ok(Err(BAD_CREDENTIALS));
+        }
     };
     throttle::release_all(&limits);
     // Only after the right password: the form never tells a stranger which accounts exist.
@@ -119,21 +129,43 @@ async fn record_failure(state: &AppState, client_id: &ClientId) {
     }
 }
 
-/// The user if the password is right and the account enabled. An unknown user costs the same
-/// argon2 verification as a wrong password.
+/// What the typed credentials match.
+enum Credentials {
+    /// An enabled account, with the right password.
+    Account(User),
+    /// A username held by a registration whose address had an account already, with the password
+    /// typed there: it answers like an unconfirmed account (`registration::Registered::EmailTaken`).
+    Reservation,
+    Wrong,
+}
+
+/// What the username and password match. An unknown user costs the same argon2 verification as a
+/// wrong password.
 async fn check_credentials(
     state: &AppState,
     username: &str,
     password: SecretString,
-) -> Result<Option<User>, PageError> {
+) -> Result<Credentials, PageError> {
     let name = username.to_owned();
-    let user = run(&state.pool, move |conn| {
-        db::users::find_by_username(conn, &name).map_err(StoreError::from)
+    let (user, reserved) = run(&state.pool, move |conn| {
+        let user = db::users::find_by_username(conn, &name)?;
+        let reserved = match user {
+            Some(_) => None,
+            None => db::username_reservations::password_hash_of(conn, &name)?,
+        };
+        Ok::<_, StoreError>((user, reserved))
     })
     .await?;
-    let matches =
-        password::verify_off_thread(password, user.as_ref().map(|user| user.password_hash.clone())).await;
-    Ok(user.filter(|user| matches && !user.disabled))
+    let stored = user
+        .as_ref()
+        .map(|user| user.password_hash.clone())
+        .or(reserved.clone());
+    let matches = password::verify_off_thread(password, stored).await;
+    Ok(match (user, reserved) {
+        (Some(user), _) if matches && !user.disabled => Credentials::Account(user),
+        (None, Some(_)) if matches => Credentials::Reservation,
+        _ => Credentials::Wrong,
+    })
 }
 
 /// Creates a new session, revoking the one the browser had (the session id changes at sign-in);
@@ -189,7 +221,9 @@ async fn start_session(
 
 fn login_form(state: &AppState, pending: &Pending, username: &str, error: Option<&str>) -> HttpResponse {
     let registration_enabled = state.settings.accounts.registration_enabled;
-    let csrf = csrf_token(&pending.browser.value, &pending.request.id);
+    let csrf = state
+        .cookies
+        .csrf_token(&pending.browser.value, &pending.request.id);
     let page = LoginPage {
         client_name: &pending.client.name,
         request_id: &pending.request.id,

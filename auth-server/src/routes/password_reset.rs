@@ -36,7 +36,7 @@ pub async fn post_forgot(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let submitted = form_body::read(&http, body).await?;
-    AccountForm::new(&state, &http, FORGOT_FORM).check(&submitted)?;
+    AccountForm::new(&state, &http, FORGOT_FORM).check(&state, &submitted)?;
     if let Ok(email) = account::email(&field(&submitted, "email")) {
         let context = context(&state, &http);
         run(&state.pool, move |conn| {
@@ -56,12 +56,7 @@ pub async fn post_forgot(
 pub async fn get_reset(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let query = Params::parse(http.query_string().as_bytes());
     let token = field(&query, "token");
-    let lookup = token.clone();
-    let usable = run(&state.pool, move |conn| {
-        password_reset::link_is_usable(conn, &lookup, time::now())
-    })
-    .await?;
-    if !usable {
+    if !link_is_usable(&state, &token).await? {
         return Ok(link_does_not_work());
     }
     let form = AccountForm::new(&state, &http, RESET_FORM);
@@ -75,7 +70,7 @@ pub async fn post_reset(
 ) -> Result<HttpResponse, PageError> {
     let submitted = form_body::read(&http, body).await?;
     let form = AccountForm::new(&state, &http, RESET_FORM);
-    form.check(&submitted)?;
+    form.check(&state, &submitted)?;
     let token = field(&submitted, "token");
     let new_password = SecretString::from(field(&submitted, "password"));
     if let Err(message) = password::check_policy(&new_password) {
@@ -85,6 +80,11 @@ pub async fn post_reset(
             Some(&format!("Password: {message}.")),
             StatusCode::BAD_REQUEST,
         ));
+    }
+    // The link first: a stranger with a made-up link costs no argon2 hash. `complete` checks it
+    // again, atomically, when it is used.
+    if !link_is_usable(&state, &token).await? {
+        return Ok(link_does_not_work());
     }
     let hash = password::hash_off_thread(new_password)
         .await
@@ -99,6 +99,14 @@ pub async fn post_reset(
     }
     nudge_outbox(&state);
     Ok(password_changed())
+}
+
+async fn link_is_usable(state: &AppState, token: &str) -> Result<bool, PageError> {
+    let token = token.to_owned();
+    Ok(run(&state.pool, move |conn| {
+        password_reset::link_is_usable(conn, &token, time::now())
+    })
+    .await?)
 }
 
 fn password_changed() -> HttpResponse {

@@ -15,6 +15,7 @@ use crate::state::AppState;
 use crate::{form_body, password};
 
 const FORM: &str = "register";
+const USERNAME_TAKEN: &str = "That username is taken; choose another.";
 
 pub async fn get_register(http: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     ensure_enabled(&state)?;
@@ -30,12 +31,12 @@ pub async fn post_register(
     ensure_enabled(&state)?;
     let submitted = form_body::read(&http, body).await?;
     let form = AccountForm::new(&state, &http, FORM);
-    form.check(&submitted)?;
+    form.check(&state, &submitted)?;
     let (username, email) = (field(&submitted, "username"), field(&submitted, "email"));
     let password = SecretString::from(field(&submitted, "password"));
     let invalid =
         |message: String| register_form(&form, &username, &email, Some(&message), StatusCode::BAD_REQUEST);
-    let account = match new_account(&username, &email, password).await? {
+    let account = match new_account(&state, &username, &email, password).await? {
         Ok(account) => account,
         Err(message) => return Ok(invalid(message)),
     };
@@ -45,7 +46,7 @@ pub async fn post_register(
     })
     .await?;
     match outcome {
-        Registered::UsernameTaken => Ok(invalid("That username is taken; choose another.".to_owned())),
+        Registered::UsernameTaken => Ok(invalid(USERNAME_TAKEN.to_owned())),
         // The same answer whether the address is new or taken: the page must not tell who has an account.
         Registered::Created | Registered::EmailTaken => {
             nudge_outbox(&state);
@@ -54,8 +55,10 @@ pub async fn post_register(
     }
 }
 
-/// The account the form describes, or the sentence that says which field is wrong.
+/// The account the form describes, or the sentence that says which field is wrong. Everything
+/// cheap is checked before the password is hashed, and the hash takes a stranger's turn.
 async fn new_account(
+    state: &AppState,
     username: &str,
     email: &str,
     password: SecretString,
@@ -71,9 +74,20 @@ async fn new_account(
     if let Err(message) = password::check_policy(&password) {
         return Ok(Err(format!("Password: {message}.")));
     }
-    let password_hash = password::hash_off_thread(password)
+    let wanted = username.clone();
+    if !run(&state.pool, move |conn| {
+        registration::username_is_free(conn, &wanted)
+    })
+    .await?
+    {
+        return Ok(Err(USERNAME_TAKEN.to_owned()));
+    }
+    let Some(password_hash) = password::hash_for_stranger(password)
         .await
-        .map_err(PageError::internal)?;
+        .map_err(PageError::internal)?
+    else {
+        return Err(PageError::busy());
+    };
     Ok(Ok(NewAccount {
         username,
         email,

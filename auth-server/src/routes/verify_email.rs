@@ -38,7 +38,7 @@ pub async fn post_verify_email(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let submitted = form_body::read(&http, body).await?;
-    AccountForm::new(&state, &http, CONFIRM_FORM).check(&submitted)?;
+    AccountForm::new(&state, &http, CONFIRM_FORM).check(&state, &submitted)?;
     let token = field(&submitted, "token");
     let confirmed = run(&state.pool, move |conn| {
         verification::confirm(conn, &token, time::now())
@@ -79,7 +79,7 @@ pub async fn post_resend(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let submitted = form_body::read(&http, body).await?;
-    AccountForm::new(&state, &http, RESEND_FORM).check(&submitted)?;
+    AccountForm::new(&state, &http, RESEND_FORM).check(&state, &submitted)?;
     if let Ok(email) = account::email(&field(&submitted, "email")) {
         let context = context(&state, &http);
         run(&state.pool, move |conn| {

@@ -9,7 +9,7 @@ use shared::messaging::outbox::outbox_messages;
 use crate::helpers::*;
 
 /// The email commands in the outbox, oldest first.
-fn queued_emails(app: &TestApp) -> Vec<Envelope<SendEmail>> {
+pub(crate) fn queued_emails(app: &TestApp) -> Vec<Envelope<SendEmail>> {
     app.with_db(|conn| {
         outbox_messages::table
             .filter(outbox_messages::message_type.eq("email.send"))
@@ -24,7 +24,7 @@ fn queued_emails(app: &TestApp) -> Vec<Envelope<SendEmail>> {
 }
 
 /// The path and query of the link an email carries.
-fn link_in(email: &Envelope<SendEmail>, app: &TestApp) -> String {
+pub(crate) fn link_in(email: &Envelope<SendEmail>, app: &TestApp) -> String {
     let link = &email.payload.variables["link"];
     link.strip_prefix(&app.issuer)
         .unwrap_or_else(|| panic!("{link} is on {}", app.issuer))
@@ -32,7 +32,7 @@ fn link_in(email: &Envelope<SendEmail>, app: &TestApp) -> String {
 }
 
 /// Loads the page at `page`, then submits its form to `action` with `fields` and its CSRF token.
-async fn submit(
+pub(crate) async fn submit(
     browser: &Browser<'_>,
     page: &str,
     action: &str,
@@ -45,7 +45,12 @@ async fn submit(
     browser.post(action, &form).await
 }
 
-async fn register(browser: &Browser<'_>, username: &str, email: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn register(
+    browser: &Browser<'_>,
+    username: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
     submit(
         browser,
         "/register",
@@ -56,7 +61,12 @@ async fn register(browser: &Browser<'_>, username: &str, email: &str, password: 
 }
 
 /// Signs in through an authorization request; returns the answer to the login form.
-async fn sign_in(app: &TestApp, client: &TestClient, username: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn sign_in(
+    app: &TestApp,
+    client: &TestClient,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
     let browser = Browser::new(app);
     let started = browser.start(client, "read", &Pkce::new(), "s").await;
     browser
@@ -64,7 +74,7 @@ async fn sign_in(app: &TestApp, client: &TestClient, username: &str, password: &
         .await
 }
 
-fn with_registration(settings: &mut auth_server::configuration::Settings) {
+pub(crate) fn with_registration(settings: &mut auth_server::configuration::Settings) {
     settings.accounts.registration_enabled = true;
     settings.accounts.registration_scope = "read".to_owned();
 }

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod account_abuse;
 mod accounts;
 mod authorization_code;
 mod authorize;

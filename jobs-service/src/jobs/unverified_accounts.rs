@@ -1,5 +1,6 @@
 //! `unverified-accounts`: accounts whose address was never verified get one reminder email
-//! `remind_after_days` after registering, and are deleted `delete_after_days` after registering.
+//! `remind_after_days` after registering, and are deleted `delete_after_days` after registering,
+//! as are the usernames reserved by registrations whose address had an account.
 //! Both go through the partial index `jobs_users_unverified` (created_at of unverified users), in
 //! batches of `batch_size`, each batch in one transaction with its outbox rows.
 
@@ -63,9 +64,35 @@ pub async fn run(
             .await?;
         tally.add("users_deleted", deleted as i64);
         if (deleted as i64) < size {
+            break;
+        }
+    }
+    // A username reserved by a registration whose address had an account goes when an unverified
+    // account registered at the same moment would: the two must look alike from outside.
+    loop {
+        if context.stopping() {
+            return Ok(Completion::Interrupted);
+        }
+        let released = session
+            .run(move |conn| Ok(release_reservations(conn, delete_before, size)?))
+            .await?;
+        tally.add("usernames_released", released as i64);
+        if (released as i64) < size {
             return Ok(Completion::Completed);
         }
     }
+}
+
+/// Deletes up to `size` username reservations made before `delete_before`.
+fn release_reservations(conn: &mut DbConn, delete_before: NaiveDateTime, size: i64) -> QueryResult<usize> {
+    shared::db::sql_query(
+        conn,
+        "DELETE FROM username_reservations WHERE username IN (SELECT username FROM username_reservations \
+         WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+    )
+    .bind::<Timestamp, _>(delete_before)
+    .bind::<BigInt, _>(size)
+    .execute(conn)
 }
 
 #[derive(QueryableByName)]

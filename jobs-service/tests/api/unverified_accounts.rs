@@ -89,3 +89,30 @@ async fn a_reminded_account_that_stays_unverified_is_deleted_with_its_reminder()
         ["new"]
     );
 }
+
+#[tokio::test]
+async fn a_reserved_username_is_released_when_an_unverified_account_of_its_age_would_be_deleted() {
+    // A registration whose address had an account reserves its username instead of creating an
+    // account; from outside the two must look alike, so they go at the same age.
+    let database = migrated_database();
+    let mut conn = connect(&database);
+    seed_accounts(&mut conn);
+    execute(
+        &mut conn,
+        "INSERT INTO username_reservations (username, password_hash, created_at) VALUES \
+           ('recent-probe', 'x', now() - interval '13 days'), \
+           ('stale-probe', 'x', now() - interval '15 days');",
+    );
+    let mut settings = test_settings(&database.url);
+    settings.unverified_accounts.delete_after_days = 14;
+
+    let run = run_job(&settings, Job::UnverifiedAccounts, now()).await;
+
+    let details: serde_json::Value = serde_json::from_str(&run.details).unwrap();
+    assert_eq!(details["users_deleted"], 1, "{details}");
+    assert_eq!(details["usernames_released"], 1, "{details}");
+    assert_eq!(
+        texts(&mut conn, "SELECT username AS value FROM username_reservations"),
+        ["recent-probe"]
+    );
+}

@@ -103,6 +103,7 @@ pub fn declared_auth_tables() -> Vec<String> {
         declared(users::table),
         declared(signing_keys::table),
         declared(user_claims::table),
+        declared(username_reservations::table),
     ]
     .concat()
 }
