@@ -250,22 +250,58 @@ async fn wait_until(mut condition: impl FnMut() -> bool, what: &str) {
     }
 }
 
+/// A topology with an `email.send` queue bound to `commands`, on a supervisor through `proxy`.
+async fn email_send_link(namespace: &str, proxy: &FaultProxy) -> (Supervisor, TopologyGuard) {
+    let topology = Topology::new(namespace).with_queue(QueueSpec {
+        name: Topology::new(namespace).name("email.send"),
+        arguments: Vec::new(),
+        bindings: vec![(
+            Topology::new(namespace).exchange(Exchange::Commands),
+            "email.send".to_owned(),
+        )],
+    });
+    let guard = TopologyGuard::new(topology.clone());
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port);
+    (connected(settings(url, namespace), topology).await, guard)
+}
+
+fn test_email() -> Envelope<SendEmail> {
+    Envelope::new(
+        SendEmail {
+            to: "ada@example.com".to_owned(),
+            template: EmailTemplate::Test,
+            variables: Default::default(),
+        },
+        None,
+    )
+}
+
+/// A copy of the row of `message_id` under another id, changed by `change`.
+fn insert_copy(
+    pool: &shared::db::DbPool,
+    message_id: &str,
+    id: &str,
+    change: impl FnOnce(&mut OutboxMessage),
+) {
+    let mut copy = row(pool, message_id);
+    copy.message_id = id.to_owned();
+    change(&mut copy);
+    diesel::insert_into(outbox_messages::table)
+        .values(&copy)
+        .execute(&mut pool.get().unwrap())
+        .unwrap();
+}
+
 #[tokio::test]
 async fn the_relay_publishes_a_nudged_row_at_once_and_keeps_an_unroutable_one_for_later() {
     let (_database, pool) = outbox_database();
     let namespace = unique_namespace();
-    let email_queue = Topology::new(&namespace).name("email.send");
-    let topology = Topology::new(&namespace).with_queue(QueueSpec {
-        name: email_queue.clone(),
-        arguments: Vec::new(),
-        bindings: vec![(
-            Topology::new(&namespace).exchange(Exchange::Commands),
-            "email.send".to_owned(),
-        )],
-    });
-    let _guard = TopologyGuard::new(topology.clone());
-    let supervisor = connected(settings(amqp_url(), &namespace), topology).await;
+    let proxy = FaultProxy::start("127.0.0.1:5672").await;
+    let (supervisor, _guard) = email_send_link(&namespace, &proxy).await;
     let stop = CancellationToken::new();
+    // A row published by the start-up drain: after it, the relay waits for a nudge or its poll.
+    let warm_up = test_email();
+    outbox::enqueue(&mut pool.get().unwrap(), &warm_up).unwrap();
     // A poll interval far longer than the test: only the nudge can make it publish in time.
     let relay = OutboxRelay::start(
         pool.clone(),
@@ -273,25 +309,17 @@ async fn the_relay_publishes_a_nudged_row_at_once_and_keeps_an_unroutable_one_fo
         relay_settings(600_000),
         stop.clone(),
     );
+    wait_until(
+        || row(&pool, &warm_up.message_id).published_at.is_some(),
+        "the start-up drain publishes the first row",
+    )
+    .await;
 
-    let email = Envelope::new(
-        SendEmail {
-            to: "ada@example.com".to_owned(),
-            template: EmailTemplate::Test,
-            variables: Default::default(),
-        },
-        None,
-    );
-    let mut conn = pool.get().unwrap();
-    outbox::enqueue(&mut conn, &email).unwrap();
-    let mut stray = row(&pool, &email.message_id);
-    stray.message_id = "stray".to_owned();
-    stray.routing_key = "nobody.listens".to_owned();
-    diesel::insert_into(outbox_messages::table)
-        .values(&stray)
-        .execute(&mut conn)
-        .unwrap();
-    drop(conn);
+    let email = test_email();
+    outbox::enqueue(&mut pool.get().unwrap(), &email).unwrap();
+    insert_copy(&pool, &email.message_id, "stray", |stray| {
+        stray.routing_key = "nobody.listens".to_owned();
+    });
     relay.nudge();
 
     wait_until(
