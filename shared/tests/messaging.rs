@@ -334,3 +334,38 @@ async fn the_relay_publishes_a_nudged_row_at_once_and_keeps_an_unroutable_one_fo
     assert_eq!(outbox::pending_count(&mut pool.get().unwrap()).unwrap(), 1);
     stop.cancel();
 }
+
+#[tokio::test]
+async fn a_row_for_an_exchange_this_relay_does_not_know_is_kept_and_never_breaks_the_link() {
+    let (_database, pool) = outbox_database();
+    let namespace = unique_namespace();
+    let proxy = FaultProxy::start("127.0.0.1:5672").await;
+    let (supervisor, _guard) = email_send_link(&namespace, &proxy).await;
+    let email = test_email();
+    outbox::enqueue(&mut pool.get().unwrap(), &email).unwrap();
+    // As written by a newer version that knows an exchange this one does not.
+    insert_copy(&pool, &email.message_id, "newer", |newer| {
+        newer.exchange = "audit".to_owned();
+    });
+    let stop = CancellationToken::new();
+
+    OutboxRelay::start(
+        pool.clone(),
+        Bus::RabbitMq(Publisher::new(supervisor.clone())),
+        relay_settings(20),
+        stop.clone(),
+    );
+
+    wait_until(
+        || row(&pool, "newer").attempts >= 3,
+        "the unknown exchange is tried again",
+    )
+    .await;
+    let kept = row(&pool, "newer");
+    assert!(kept.published_at.is_none(), "kept for a relay that knows it");
+    assert!(kept.last_error.unwrap().contains("unknown exchange"));
+    assert!(row(&pool, &email.message_id).published_at.is_some());
+    assert!(supervisor.is_connected());
+    assert_eq!(proxy.connections(), 1, "the link was never torn down");
+    stop.cancel();
+}
