@@ -208,6 +208,39 @@ async fn after_losing_the_link_the_supervisor_reconnects_redeclares_and_restarts
     );
 }
 
+#[tokio::test]
+async fn a_consumer_that_stops_at_once_makes_the_supervisor_reconnect_with_back_off_not_in_a_loop() {
+    let namespace = unique_namespace();
+    let topology = Topology::new(&namespace);
+    let _guard = TopologyGuard::new(topology.clone());
+    let proxy = FaultProxy::start("127.0.0.1:5672").await;
+    let mut amqp = settings(
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
+        &namespace,
+    );
+    amqp.reconnect = BackoffSettings {
+        base_ms: 200,
+        max_ms: 1000,
+        jitter: false,
+    };
+    let supervisor = Supervisor::new(amqp, topology);
+    // As after basic.consume is refused: the consumer returns as soon as it starts.
+    supervisor.add_consumer(|_channel, _stop| async {});
+    let started = tokio::time::Instant::now();
+    supervisor.start();
+
+    wait_until(|| proxy.connections() >= 5, "the supervisor keeps reconnecting").await;
+
+    // Four waits between five short-lived links: 200 + 400 + 800 + 1000 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(2400),
+        "{} connections in {:?}",
+        proxy.connections(),
+        started.elapsed()
+    );
+    supervisor.shutdown().await;
+}
+
 fn relay_settings(poll_interval_ms: u64) -> RelaySettings {
     RelaySettings {
         batch_size: 50,
