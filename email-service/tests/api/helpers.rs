@@ -224,6 +224,33 @@ impl TestEmail {
         .unwrap()
     }
 
+    /// The sum of a Prometheus counter over its labels, from `/metrics` (0 before its first use).
+    pub async fn counter(&self, name: &str) -> f64 {
+        let metrics = self.get("/metrics").await.text().await.unwrap();
+        metrics
+            .lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Polls until a copy of a message sent before was settled without sending
+    /// (`email_duplicates_total` reaches `duplicates`) or the sink saw more than `emails` attempts
+    /// (the failure the caller checks for).
+    pub async fn wait_for_duplicates(&self, duplicates: f64, emails: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.counter("email_duplicates_total").await < duplicates && self.sink.attempts() <= emails {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{duplicates} duplicate(s) never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Polls until the record of `message_id` has `status`.
     pub async fn wait_for_status(&self, message_id: &str, status: &str) -> email_service::db::Delivery {
         let deadline = tokio::time::Instant::now() + WAIT;

@@ -8,4 +8,5 @@ mod helpers;
 
 mod delivery;
 mod health;
+mod link_loss;
 mod process;
