@@ -4,12 +4,13 @@
 //! Rows are claimed with a lease (`next_attempt_at` moves forward), so any number of relays
 //! (replicas) share one outbox without handing a row over twice in normal operation; a relay that
 //! dies holding a claim loses it when the lease ends. Leases and due times are the database's
-//! clock (`db::clock`), never a relay's: two relays whose clocks disagree still see one lease. On PostgreSQL the claim skips rows another
-//! relay is claiming (`FOR UPDATE SKIP LOCKED`); on SQLite it is one statement under the database's
-//! single write lock, which gives the same. A failed hand-over backs the row off with a growing
-//! delay (or the consumer's own); nothing is ever dropped: a row for an exchange this relay does not
-//! know (written by a newer version) is kept and retried, never published to a name the broker
-//! would refuse by closing the shared publishing channel. The relay wakes on
+//! clock (`db::clock`), never a relay's: two relays whose clocks disagree still see one lease. On
+//! PostgreSQL the claim skips rows another relay is claiming (`FOR UPDATE SKIP LOCKED`); on SQLite
+//! it is one statement under the database's single write lock, which gives the same. A failed
+//! hand-over backs the row off with a growing delay (or the consumer's own); nothing is ever
+//! dropped: a row for an exchange this relay does not know (written by a newer version) is kept and
+//! retried, never published to a name the broker would refuse by closing the shared publishing
+//! channel. The relay wakes on
 //! [`OutboxRelay::nudge`] (called after a commit that wrote a message) and on a poll interval (rows
 //! written by other processes, and retries).
 
