@@ -45,6 +45,10 @@ pub struct ConsumerSettings {
     pub concurrency: usize,
     pub delivery_limit: i64,
     pub retry_delays_ms: Vec<u64>,
+    /// How long one attempt holds a message (the database's clock): no other copy is sent before it
+    /// runs out, and the send is cut at its end. Also how long consumers may finish the message in
+    /// hand when the broker link is lost.
+    pub claim_lease_ms: u64,
 }
 
 /// The SMTP server emails are sent through.

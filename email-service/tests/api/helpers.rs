@@ -50,6 +50,8 @@ pub fn test_settings(database: &TestDatabase, sink: &SmtpSink, namespace: &str) 
     settings.consumer.retry_delays_ms = vec![300, 600];
     settings.consumer.delivery_limit = 3;
     settings.consumer.concurrency = 2;
+    // Longer than any scripted send, short enough that a test can wait one out.
+    settings.consumer.claim_lease_ms = 5_000;
     settings
 }
 
@@ -80,7 +82,10 @@ pub async fn prepare_with(adjust: impl FnOnce(&mut Settings)) -> TestEmail {
     }
     let guard = TopologyGuard::new(topology(&namespace, &settings.consumer));
     let publisher = test_publisher(&settings).await;
-    let pool = shared::db::build_pool(&settings.database);
+    // The test's view goes to the database directly, even when the service's goes through a proxy.
+    let mut direct = settings.database.clone();
+    direct.url = SecretString::from(database.url.clone());
+    let pool = shared::db::build_pool(&direct);
     TestEmail {
         address: String::new(),
         http: reqwest::Client::new(),
@@ -222,6 +227,18 @@ impl TestEmail {
         })
         .await
         .unwrap()
+    }
+
+    /// Polls `/readyz` until it answers `status` (200 once the service is connected).
+    pub async fn wait_for_readiness(&self, status: u16) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.get("/readyz").await.status().as_u16() != status {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/readyz never said {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The sum of a Prometheus counter over its labels, from `/metrics` (0 before its first use).

@@ -3,22 +3,11 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+use shared::testing::LOCAL_OPTIONS;
 use shared::testing::fault_proxy::FaultProxy;
 
 use crate::helpers::*;
-
-/// Polls `/readyz` until it answers `status`.
-async fn wait_for_readiness(app: &TestEmail, status: u16) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while app.get("/readyz").await.status().as_u16() != status {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "/readyz never said {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test]
 async fn emails_being_sent_when_the_broker_link_fails_are_finished_and_each_sent_once() {
@@ -29,7 +18,7 @@ async fn emails_being_sent_when_the_broker_link_fails_are_finished_and_each_sent
         settings.consumer.concurrency = 4;
     })
     .await;
-    wait_for_readiness(&app, 200).await;
+    app.wait_for_readiness(200).await;
     let commands: Vec<_> = (0..4)
         .map(|n| verify_email(&format!("user{n}@example.com")))
         .collect();
@@ -43,7 +32,7 @@ async fn emails_being_sent_when_the_broker_link_fails_are_finished_and_each_sent
     // All four are in the SMTP server's hands, waiting for its 250, when the link goes.
     app.sink.wait_for(4, WAIT).await;
     broker.cut();
-    wait_for_readiness(&app, 503).await;
+    app.wait_for_readiness(503).await;
     broker.restore();
 
     for command in &commands {
@@ -52,4 +41,46 @@ async fn emails_being_sent_when_the_broker_link_fails_are_finished_and_each_sent
     // The broker redelivers the four it never got an ack for: each is a duplicate now.
     app.wait_for_duplicates(4.0, 4).await;
     assert_eq!(app.sink.attempts(), 4, "one email per message id");
+}
+
+#[tokio::test]
+async fn an_email_whose_sent_record_fails_at_first_is_recorded_later_and_never_sent_again() {
+    let database = FaultProxy::start("127.0.0.1:5432").await;
+    let port = database.port;
+    let app = spawn_email_service_with(|settings| {
+        let url = settings.database.url.expose_secret().to_owned();
+        let name = url
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .trim_end_matches(LOCAL_OPTIONS)
+            .to_owned();
+        settings.database.url = SecretString::from(format!(
+            "postgres://postgres@127.0.0.1:{port}/{name}{LOCAL_OPTIONS}"
+        ));
+        settings.database.acquire_timeout_ms = 500;
+    })
+    .await;
+    app.sink.delay_next(Duration::from_secs(1));
+    let command = verify_email("ada@example.com");
+
+    app.send(&command).await;
+    // The server has the email and answers 250 in a second; meanwhile the database goes away.
+    app.sink.wait_for(1, WAIT).await;
+    database.cut();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while app.counter("email_record_retries_total").await < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the 'sent' record is never written again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    database.restore();
+
+    app.wait_for_status(&command.message_id, "sent").await;
+    // A duplicate publish of the same message id (the outbox is at least once) sends nothing.
+    app.send(&command).await;
+    app.wait_for_duplicates(1.0, 1).await;
+    assert_eq!(app.sink.attempts(), 1);
 }

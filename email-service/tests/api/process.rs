@@ -25,7 +25,8 @@ impl TestEmail {
         let consumer = &self.settings.consumer;
         let yaml = format!(
             "listen_addr: \"127.0.0.1:0\"\nworkers: 1\nlog:\n  format: json\n  filter: info\n\
-             consumer:\n  concurrency: 1\n  delivery_limit: {}\n  retry_delays_ms: {:?}\n",
+             consumer:\n  concurrency: 1\n  delivery_limit: {}\n  retry_delays_ms: {:?}\n  \
+             claim_lease_ms: 2000\n",
             consumer.delivery_limit, consumer.retry_delays_ms
         );
         let file = tempfile::NamedTempFile::new().unwrap();
