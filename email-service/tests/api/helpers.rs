@@ -214,9 +214,22 @@ impl TestEmail {
                 .unwrap_or_default(),
             );
         }
-        // Closing without acking puts them back.
+        // Closing without acking puts them back; a quorum queue takes them back asynchronously.
         let _ = channel.close(200, "".into()).await;
+        self.wait_for_depth(&self.queues.dead, reasons.len() as u32).await;
         reasons
+    }
+
+    /// Polls until `queue` holds exactly `count` ready messages.
+    pub async fn wait_for_depth(&self, queue: &str, count: u32) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.queue_depth(queue).await != count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{queue} never held {count} message(s)"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The delivery record of a message id.

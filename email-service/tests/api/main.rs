@@ -10,3 +10,4 @@ mod delivery;
 mod health;
 mod link_loss;
 mod process;
+mod topology;
