@@ -109,7 +109,11 @@ impl AmqpConsumer {
                 // which counts the delivery towards the limit; after a pause, so that a broker that
                 // refuses publishes for a while does not see the limit spent in a tight loop.
                 tracing::warn!(%error, "cannot reroute the message; returning it to the queue");
-                tokio::time::sleep(self.consumer.postpone_delay()).await;
+                // Without a link the nack cannot go out: the broker takes the message back when
+                // it notices the lost channel, and the supervisor is waiting for this consumer.
+                if self.publisher.supervisor().is_connected() {
+                    tokio::time::sleep(self.consumer.postpone_delay()).await;
+                }
                 delivery
                     .nack(BasicNackOptions {
                         requeue: true,

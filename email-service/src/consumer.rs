@@ -161,8 +161,10 @@ impl EmailConsumer {
         let sending = self
             .transport
             .send(&envelope.payload.to, &message_id, &smtp_message_id, &rendered);
-        // Past the claim another copy may be sent: this send must be over by then.
-        match tokio::time::timeout_at(claim_ends, sending).await {
+        // Past the claim another copy may be sent: this send must be over by then, with a tenth of
+        // the claim left to write the record.
+        let send_ends = claim_ends - self.claim_lease / 10;
+        match tokio::time::timeout_at(send_ends, sending).await {
             Ok(Ok(())) => Outcome::Sent { claim_ends },
             Ok(Err(SendError::Permanent(reason))) => Outcome::Permanent(reason),
             Ok(Err(SendError::Transient(error))) => Outcome::Transient(error),
