@@ -12,8 +12,10 @@
 //! - If that republish fails, the delivery goes back to the queue (`nack` with requeue) after the
 //!   first retry delay: each return counts towards the delivery limit, so a tight loop would spend
 //!   it in milliseconds while publishing is impaired. A message that crashes the consumer is
-//!   redelivered by the broker; after `delivery_limit` deliveries the quorum queue dead-letters it
-//!   by itself, and the others keep flowing.
+//!   redelivered by the broker and, once the crashed attempt's claim has run out, tried again; at
+//!   `delivery_limit` unfinished attempts the consumer dead-letters it (`consumer`), and the others
+//!   keep flowing. The quorum queue's own delivery limit catches a message returned that often
+//!   before it is even claimed.
 
 use std::sync::Arc;
 
