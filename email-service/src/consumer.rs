@@ -4,12 +4,13 @@
 //! - Claim: one statement (`db::claim`) creates or takes over the delivery record for this attempt
 //!   with a lease (`consumer.claim_lease_ms`, the database's clock), unless it says `sent` (a
 //!   duplicate: done) or another attempt's claim has not run out (that copy is being sent now: this
-//!   one is postponed, and sends nothing unless the other attempt dies). The send is cut at the end
-//!   of the claim, so no two attempts ever send at once.
+//!   one is postponed, and sends nothing unless the other attempt dies). The send is cut a tenth of
+//!   the claim before its end, so no two attempts ever send at once.
 //! - Sent: the record says `sent`; the message is done. The write is retried while the claim lasts;
 //!   if the database stays away, the message comes back later to write it, and is not sent again.
-//!   A crash between the SMTP server's 250 and the record is the only window in which the email can
-//!   go out twice (once the claim has run out); the duplicate carries the same `Message-ID`.
+//!   A crash (or a timeout) between the server having the whole message and the record is the only
+//!   window in which the email can go out twice (once the claim has run out); the duplicate carries
+//!   the same `Message-ID`.
 //! - Attempts that never finished (their claim ran out, `sending`): at `consumer.delivery_limit` of
 //!   them the message is dead-lettered, as one that keeps killing the consumer.
 //! - Transient failure (SMTP 4xx, connection, timeout, our database): retried after the delay of its
