@@ -2,7 +2,7 @@
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use shared::configuration::{DatabaseSettings, Layered, ShutdownSettings};
+use shared::configuration::{ConfigError, DatabaseSettings, Layered, ShutdownSettings};
 use shared::messaging::settings::AmqpSettings;
 use shared::telemetry::LogSettings;
 
@@ -45,6 +45,10 @@ pub struct ConsumerSettings {
     pub concurrency: usize,
     pub delivery_limit: i64,
     pub retry_delays_ms: Vec<u64>,
+    /// How long one attempt holds a message (the database's clock): no other copy is sent before it
+    /// runs out, and the send is cut at its end. Also how long consumers may finish the message in
+    /// hand when the broker link is lost.
+    pub claim_lease_ms: u64,
 }
 
 /// The SMTP server emails are sent through.
@@ -61,6 +65,16 @@ pub struct SmtpSettings {
 impl Layered for Settings {
     const DEFAULTS: &'static str = include_str!("../configuration/base.yaml");
     const ENV_PREFIX: &'static str = "EMAIL";
+
+    fn validated(self) -> Result<Self, ConfigError> {
+        // A claim shorter than a send would cut every send, and let other copies go out meanwhile.
+        if self.consumer.claim_lease_ms < 1000 {
+            return Err(ConfigError::new(
+                "consumer.claim_lease_ms must be at least 1000 (it must cover a whole SMTP conversation)",
+            ));
+        }
+        Ok(self)
+    }
 }
 
 #[cfg(test)]
@@ -93,5 +107,17 @@ mod tests {
         let defaults = Settings::defaults().unwrap();
         assert_eq!(defaults.listen_addr, "127.0.0.1:8082");
         assert_eq!(defaults.consumer.retry_delays_ms.len(), 5);
+    }
+
+    #[test]
+    fn a_claim_lease_too_short_for_a_send_is_refused_naming_the_setting() {
+        let environment = [("EMAIL_CONSUMER__CLAIM_LEASE_MS".to_owned(), "0".to_owned())];
+
+        let refused = Settings::load_from_environment(&environment).unwrap_err();
+
+        assert!(
+            refused.to_string().contains("consumer.claim_lease_ms"),
+            "{refused}"
+        );
     }
 }

@@ -28,6 +28,14 @@ pub fn subscribe(bus: &InProcessBus, consumer: Arc<EmailConsumer>, concurrency: 
                 match verdict {
                     Verdict::Done => Handled::Done,
                     Verdict::Retry { delay, error, .. } => Handled::RetryAfter(delay, error),
+                    // The outbox row carries no header: a message sent but not recorded is handed
+                    // over again and its claim decides (sent again only once the claim ran out).
+                    Verdict::Postpone { delay } => {
+                        Handled::RetryAfter(delay, "another attempt is sending it".to_owned())
+                    }
+                    Verdict::RecordLater { delay } => {
+                        Handled::RetryAfter(delay, "sent; its record could not be written".to_owned())
+                    }
                     Verdict::Dead { reason } => {
                         metrics::counter!("email_dead_lettered_total").increment(1);
                         Handled::DeadLettered(reason)

@@ -4,6 +4,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web;
 use shared::db::{DbPool, build_pool};
@@ -81,6 +82,8 @@ impl Application {
             transport,
             message_id_domain: settings.smtp.message_id_domain.clone(),
             retry_delays_ms: settings.consumer.retry_delays_ms.clone(),
+            claim_lease: Duration::from_millis(settings.consumer.claim_lease_ms),
+            unfinished_limit: settings.consumer.delivery_limit.clamp(1, i64::from(i32::MAX)) as i32,
         });
         let mut checks: Vec<(&'static str, ReadinessCheck)> =
             vec![("database", database_check(pool.clone()))];
@@ -94,6 +97,9 @@ impl Application {
                     settings.amqp.clone(),
                     topology(&settings.amqp.namespace, &settings.consumer),
                 );
+                // A consumer holds a message at most for its claim: let it finish that when the
+                // link goes, rather than cut a send half way.
+                supervisor.set_consumer_grace(Duration::from_millis(settings.consumer.claim_lease_ms));
                 let amqp_consumer = Arc::new(AmqpConsumer {
                     consumer,
                     publisher: Publisher::new(supervisor.clone()),

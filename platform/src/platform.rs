@@ -168,8 +168,10 @@ async fn seed_and_reclaim(
     let mut conn = pool
         .get()
         .map_err(|error| StartError::new(format!("the database cannot be opened: {error}")))?;
-    // This process holds the data directory's lock, so any claim on an outbox row was left by a run
-    // that stopped mid-message: the messages are due again now, not when their lease ends.
+    // This process holds the data directory's lock, so any claim on an outbox row or a delivery
+    // record was left by a run that stopped mid-message: the messages are due again now, not when
+    // their lease ends.
     shared::messaging::relay::void_stale_claims(&mut conn)?;
+    email_service::db::void_claims(&mut conn)?;
     crate::seed::seed(&mut conn, data_dir, demo_url)
 }

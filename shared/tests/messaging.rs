@@ -1,39 +1,25 @@
 //! Messaging against the real RabbitMQ of this machine (each test in its own namespace): what the
-//! publisher counts as success, how the supervisor recovers a lost link, and how the outbox relay
-//! publishes.
+//! publisher counts as success and how the supervisor recovers a lost link. The outbox relay's
+//! tests are in `outbox_relay.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 use std::time::Duration;
 
-use diesel::prelude::*;
-use diesel_migrations::embed_migrations;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use secrecy::SecretString;
-use shared::configuration::DatabaseSettings;
-use shared::db::Migrations;
-use shared::messaging::bus::Bus;
-use shared::messaging::contracts::{EmailTemplate, Envelope, Exchange, SendEmail};
-use shared::messaging::outbox::{self, OutboxMessage, outbox_messages};
+use shared::messaging::contracts::Exchange;
 use shared::messaging::publisher::{Outgoing, PublishError, Publisher};
-use shared::messaging::relay::{OutboxRelay, RelaySettings};
 use shared::messaging::settings::AmqpSettings;
 use shared::messaging::supervisor::Supervisor;
 use shared::messaging::topology::{QueueSpec, Topology};
 use shared::resilience::BackoffSettings;
-use shared::testing::TestDatabase;
 use shared::testing::amqp::{TopologyGuard, amqp_url, unique_namespace};
 use shared::testing::fault_proxy::FaultProxy;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-/// The outbox table lives in the auth database; its migrations create it.
-const AUTH_MIGRATIONS: Migrations = Migrations {
-    postgres: embed_migrations!("../auth-server/migrations"),
-    sqlite: embed_migrations!("../auth-server/migrations"),
-};
 const WAIT: Duration = Duration::from_secs(20);
 
 fn settings(url: String, namespace: &str) -> AmqpSettings {
@@ -208,38 +194,37 @@ async fn after_losing_the_link_the_supervisor_reconnects_redeclares_and_restarts
     );
 }
 
-fn relay_settings(poll_interval_ms: u64) -> RelaySettings {
-    RelaySettings {
-        batch_size: 50,
-        poll_interval_ms,
-        lease_secs: 30,
-        retry: BackoffSettings {
-            base_ms: 100,
-            max_ms: 200,
-            jitter: false,
-        },
-    }
-}
+#[tokio::test]
+async fn a_consumer_that_stops_at_once_makes_the_supervisor_reconnect_with_back_off_not_in_a_loop() {
+    let namespace = unique_namespace();
+    let topology = Topology::new(&namespace);
+    let _guard = TopologyGuard::new(topology.clone());
+    let proxy = FaultProxy::start("127.0.0.1:5672").await;
+    let mut amqp = settings(
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
+        &namespace,
+    );
+    amqp.reconnect = BackoffSettings {
+        base_ms: 200,
+        max_ms: 1000,
+        jitter: false,
+    };
+    let supervisor = Supervisor::new(amqp, topology);
+    // As after basic.consume is refused: the consumer returns as soon as it starts.
+    supervisor.add_consumer(|_channel, _stop| async {});
+    let started = tokio::time::Instant::now();
+    supervisor.start();
 
-fn outbox_database() -> (TestDatabase, shared::db::DbPool) {
-    let database = TestDatabase::create();
-    let pool = shared::db::build_pool(&DatabaseSettings {
-        url: SecretString::from(database.url.clone()),
-        pool_size: 2,
-        acquire_timeout_ms: 2000,
-        statement_timeout_ms: 5000,
-        migrate_on_start: false,
-    });
-    shared::db::run_migrations(&mut pool.get().unwrap(), AUTH_MIGRATIONS).unwrap();
-    (database, pool)
-}
+    wait_until(|| proxy.connections() >= 5, "the supervisor keeps reconnecting").await;
 
-fn row(pool: &shared::db::DbPool, message_id: &str) -> OutboxMessage {
-    outbox_messages::table
-        .find(message_id)
-        .select(OutboxMessage::as_select())
-        .first(&mut pool.get().unwrap())
-        .unwrap()
+    // Four waits between five short-lived links: 200 + 400 + 800 + 1000 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(2400),
+        "{} connections in {:?}",
+        proxy.connections(),
+        started.elapsed()
+    );
+    supervisor.shutdown().await;
 }
 
 async fn wait_until(mut condition: impl FnMut() -> bool, what: &str) {
@@ -248,61 +233,4 @@ async fn wait_until(mut condition: impl FnMut() -> bool, what: &str) {
         assert!(tokio::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-#[tokio::test]
-async fn the_relay_publishes_a_nudged_row_at_once_and_keeps_an_unroutable_one_for_later() {
-    let (_database, pool) = outbox_database();
-    let namespace = unique_namespace();
-    let email_queue = Topology::new(&namespace).name("email.send");
-    let topology = Topology::new(&namespace).with_queue(QueueSpec {
-        name: email_queue.clone(),
-        arguments: Vec::new(),
-        bindings: vec![(
-            Topology::new(&namespace).exchange(Exchange::Commands),
-            "email.send".to_owned(),
-        )],
-    });
-    let _guard = TopologyGuard::new(topology.clone());
-    let supervisor = connected(settings(amqp_url(), &namespace), topology).await;
-    let stop = CancellationToken::new();
-    // A poll interval far longer than the test: only the nudge can make it publish in time.
-    let relay = OutboxRelay::start(
-        pool.clone(),
-        Bus::RabbitMq(Publisher::new(supervisor)),
-        relay_settings(600_000),
-        stop.clone(),
-    );
-
-    let email = Envelope::new(
-        SendEmail {
-            to: "ada@example.com".to_owned(),
-            template: EmailTemplate::Test,
-            variables: Default::default(),
-        },
-        None,
-    );
-    let mut conn = pool.get().unwrap();
-    outbox::enqueue(&mut conn, &email).unwrap();
-    let mut stray = row(&pool, &email.message_id);
-    stray.message_id = "stray".to_owned();
-    stray.routing_key = "nobody.listens".to_owned();
-    diesel::insert_into(outbox_messages::table)
-        .values(&stray)
-        .execute(&mut conn)
-        .unwrap();
-    drop(conn);
-    relay.nudge();
-
-    wait_until(
-        || row(&pool, &email.message_id).published_at.is_some(),
-        "the nudged row is published",
-    )
-    .await;
-    let unroutable = row(&pool, "stray");
-    assert!(unroutable.published_at.is_none());
-    assert_eq!(unroutable.attempts, 1);
-    assert!(unroutable.last_error.unwrap().contains("no queue is bound"));
-    assert_eq!(outbox::pending_count(&mut pool.get().unwrap()).unwrap(), 1);
-    stop.cancel();
 }

@@ -1,9 +1,12 @@
 //! `deliveries`: one record per message id, what happened to it.
 
+use std::time::Duration;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 use serde::Serialize;
-use shared::db::DbConn;
+use shared::db::{DbConn, clock};
 
 diesel::table! {
     deliveries (message_id) {
@@ -17,12 +20,14 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        claimed_until -> Nullable<Timestamp>,
+        unfinished_attempts -> Integer,
     }
 }
 
 /// What happened to one email command.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
-#[diesel(table_name = deliveries, treat_none_as_null = true)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize)]
+#[diesel(table_name = deliveries)]
 pub struct Delivery {
     pub message_id: String,
     pub template: String,
@@ -34,6 +39,31 @@ pub struct Delivery {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    /// While the status is `sending`: until when the attempt holds the message (the database's
+    /// clock); no other copy is sent before.
+    pub claimed_until: Option<NaiveDateTime>,
+    /// Attempts that began and never finished (their claim ran out while `sending`).
+    pub unfinished_attempts: i32,
+}
+
+/// What a new attempt needs to claim a message.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub message_id: String,
+    pub template: String,
+    pub recipient_hint: String,
+    pub smtp_message_id: String,
+}
+
+/// What a claim found.
+#[derive(Debug)]
+pub enum Claim {
+    /// This attempt holds the message until the claim runs out: send it. The record after the claim.
+    Granted(Delivery),
+    /// Sent before: send nothing.
+    AlreadySent,
+    /// Another attempt holds a claim that has not run out (it is sending now): try again later.
+    HeldElsewhere,
 }
 
 /// Where a delivery stands; stored as its lowercase name in a TEXT column.
@@ -88,21 +118,51 @@ pub fn find(conn: &mut DbConn, message_id: &str) -> QueryResult<Option<Delivery>
         .optional()
 }
 
-/// Records that an attempt begins (creating the record on the first one). Returns the record.
-pub fn begin_attempt(conn: &mut DbConn, fresh: &Delivery) -> QueryResult<Delivery> {
+/// Claims the message for one attempt of `lease`, in one statement, so two copies of a message
+/// handled at once cannot both be sent: the record is created (`sending`, attempt 1), or taken
+/// over (`sending`, attempts + 1) unless it says `sent` or another attempt's claim has not run
+/// out. A `sending` record whose claim ran out was left by an attempt that never finished.
+pub fn claim(conn: &mut DbConn, attempt: &NewAttempt, lease: Duration) -> QueryResult<Claim> {
+    let backend = conn.backend();
+    let (now, until) = (clock::now(backend), clock::now_plus(backend, lease));
+    let statement = format!(
+        "INSERT INTO deliveries (message_id, template, recipient_hint, status, attempts, \
+             smtp_message_id, created_at, updated_at, claimed_until, unfinished_attempts) \
+         VALUES ($1, $2, $3, 'sending', 1, $4, {now}, {now}, {until}, 0) \
+         ON CONFLICT (message_id) DO UPDATE SET status = 'sending', \
+             attempts = deliveries.attempts + 1, \
+             unfinished_attempts = deliveries.unfinished_attempts \
+                 + CASE WHEN deliveries.status = 'sending' THEN 1 ELSE 0 END, \
+             updated_at = {now}, claimed_until = {until} \
+         WHERE deliveries.status <> 'sent' AND NOT (deliveries.status = 'sending' \
+             AND deliveries.claimed_until IS NOT NULL AND deliveries.claimed_until > {now}) \
+         RETURNING *"
+    );
+    let claimed: Option<Delivery> = shared::db::sql_query(conn, &statement)
+        .bind::<Text, _>(&attempt.message_id)
+        .bind::<Text, _>(&attempt.template)
+        .bind::<Text, _>(&attempt.recipient_hint)
+        .bind::<Text, _>(&attempt.smtp_message_id)
+        .get_result(conn)
+        .optional()?;
+    if let Some(record) = claimed {
+        return Ok(Claim::Granted(record));
+    }
+    // Not claimed: which of the two reasons is only for the verdict; the claim itself was atomic.
+    Ok(match find(conn, &attempt.message_id)? {
+        Some(record) if record.status == DeliveryStatus::Sent => Claim::AlreadySent,
+        _ => Claim::HeldElsewhere,
+    })
+}
+
+/// Releases every claim, so that messages left `sending` by an earlier run can be sent at once.
+/// Only for a process that owns its database alone (the one-process platform holding its data
+/// directory's lock): there every claim found at start belongs to a run that was killed.
+pub fn void_claims(conn: &mut DbConn) -> QueryResult<usize> {
     use deliveries::dsl;
-    // An upsert: diesel builds `ON CONFLICT` for each backend, not for the two together.
-    shared::on_backend!(conn, conn => diesel::insert_into(dsl::deliveries)
-        .values(fresh.clone())
-        .on_conflict(dsl::message_id)
-        .do_update()
-        .set((
-            dsl::status.eq(DeliveryStatus::Sending),
-            dsl::attempts.eq(dsl::attempts + 1),
-            dsl::updated_at.eq(fresh.updated_at),
-        ))
-        .returning(deliveries::all_columns)
-        .get_result(conn))
+    diesel::update(dsl::deliveries.filter(dsl::claimed_until.is_not_null()))
+        .set(dsl::claimed_until.eq(None::<NaiveDateTime>))
+        .execute(conn)
 }
 
 /// Sets the outcome of the attempt in progress.
@@ -121,6 +181,8 @@ pub fn finish(
             dsl::last_error.eq(error),
             dsl::updated_at.eq(now),
             dsl::sent_at.eq(sent_at),
+            // The attempt is over: its claim with it.
+            dsl::claimed_until.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)
 }

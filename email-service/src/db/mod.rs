@@ -7,7 +7,9 @@ use shared::db::Migrations;
 pub mod deliveries;
 pub mod mailbox;
 
-pub use deliveries::{Delivery, DeliveryStatus, begin_attempt, find, finish, list, mask_address};
+pub use deliveries::{
+    Claim, Delivery, DeliveryStatus, NewAttempt, claim, find, finish, list, mask_address, void_claims,
+};
 
 pub const MIGRATIONS: Migrations = Migrations {
     postgres: embed_migrations!("migrations"),

@@ -53,6 +53,23 @@ async fn a_duplicated_message_gives_one_email() {
 }
 
 #[tokio::test]
+async fn two_copies_of_one_message_in_flight_at_once_give_one_email() {
+    // Two consumers and a slow server: the second copy arrives while the first is being sent.
+    let app = spawn_email_service_with(|settings| settings.consumer.concurrency = 2).await;
+    app.sink.delay_next(Duration::from_secs(1));
+    let command = verify_email("ada@example.com");
+
+    app.send(&command).await;
+    app.send(&command).await;
+
+    app.sink.wait_for(1, WAIT).await;
+    app.wait_for_duplicates(1.0, 1).await;
+    assert_eq!(app.sink.attempts(), 1, "one email, not two");
+    let record = app.wait_for_status(&command.message_id, "sent").await;
+    assert_eq!(record.attempts, 1);
+}
+
+#[tokio::test]
 async fn two_temporary_failures_then_success_give_one_email_after_growing_delays() {
     let app = spawn_email_service().await;
     app.sink.fail_next(2, 451, "try again later");
@@ -87,6 +104,33 @@ async fn temporary_failures_past_the_last_delay_are_dead_lettered() {
     assert!(reasons[0].contains("gave up after 3 attempts"), "{reasons:?}");
     assert!(app.sink.messages().is_empty());
     app.wait_for_status(&command.message_id, "dead").await;
+}
+
+#[tokio::test]
+async fn a_delivery_that_cannot_be_rerouted_waits_before_it_goes_back_to_the_queue() {
+    let app = spawn_email_service_with(|settings| settings.consumer.retry_delays_ms = vec![1000]).await;
+    app.sink.fail_next(10, 451, "try again later");
+    // Once the service has connected (and declared its queues), its first retry queue goes: the
+    // retry cannot be published and the delivery is returned to the queue.
+    app.wait_for_readiness(200).await;
+    let link = app.publisher.supervisor().link().unwrap();
+    let channel = link.connection.create_channel().await.unwrap();
+    channel
+        .queue_delete(app.queues.retries[0].1.as_str().into(), Default::default())
+        .await
+        .unwrap();
+    let started = Instant::now();
+
+    app.send(&verify_email("ada@example.com")).await;
+
+    // The broker dead-letters it past the delivery limit (3), after a wait of the first retry delay
+    // (1 s) before each return, not in a tight loop.
+    app.wait_for_dead_letters(1).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(3000),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

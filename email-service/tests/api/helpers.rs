@@ -50,6 +50,8 @@ pub fn test_settings(database: &TestDatabase, sink: &SmtpSink, namespace: &str) 
     settings.consumer.retry_delays_ms = vec![300, 600];
     settings.consumer.delivery_limit = 3;
     settings.consumer.concurrency = 2;
+    // Longer than any scripted send, short enough that a test can wait one out.
+    settings.consumer.claim_lease_ms = 5_000;
     settings
 }
 
@@ -80,7 +82,10 @@ pub async fn prepare_with(adjust: impl FnOnce(&mut Settings)) -> TestEmail {
     }
     let guard = TopologyGuard::new(topology(&namespace, &settings.consumer));
     let publisher = test_publisher(&settings).await;
-    let pool = shared::db::build_pool(&settings.database);
+    // The test's view goes to the database directly, even when the service's goes through a proxy.
+    let mut direct = settings.database.clone();
+    direct.url = SecretString::from(database.url.clone());
+    let pool = shared::db::build_pool(&direct);
     TestEmail {
         address: String::new(),
         http: reqwest::Client::new(),
@@ -209,9 +214,22 @@ impl TestEmail {
                 .unwrap_or_default(),
             );
         }
-        // Closing without acking puts them back.
+        // Closing without acking puts them back; a quorum queue takes them back asynchronously.
         let _ = channel.close(200, "".into()).await;
+        self.wait_for_depth(&self.queues.dead, reasons.len() as u32).await;
         reasons
+    }
+
+    /// Polls until `queue` holds exactly `count` ready messages.
+    pub async fn wait_for_depth(&self, queue: &str, count: u32) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.queue_depth(queue).await != count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{queue} never held {count} message(s)"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The delivery record of a message id.
@@ -222,6 +240,45 @@ impl TestEmail {
         })
         .await
         .unwrap()
+    }
+
+    /// Polls `/readyz` until it answers `status` (200 once the service is connected).
+    pub async fn wait_for_readiness(&self, status: u16) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.get("/readyz").await.status().as_u16() != status {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/readyz never said {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The sum of a Prometheus counter over its labels, from `/metrics` (0 before its first use).
+    pub async fn counter(&self, name: &str) -> f64 {
+        let metrics = self.get("/metrics").await.text().await.unwrap();
+        metrics
+            .lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Polls until a copy of a message sent before was settled without sending
+    /// (`email_duplicates_total` reaches `duplicates`) or the sink saw more than `emails` attempts
+    /// (the failure the caller checks for).
+    pub async fn wait_for_duplicates(&self, duplicates: f64, emails: usize) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.counter("email_duplicates_total").await < duplicates && self.sink.attempts() <= emails {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{duplicates} duplicate(s) never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Polls until the record of `message_id` has `status`.

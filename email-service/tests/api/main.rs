@@ -8,4 +8,6 @@ mod helpers;
 
 mod delivery;
 mod health;
+mod link_loss;
 mod process;
+mod topology;

@@ -7,6 +7,7 @@
 //! equivalent in one named place: row locks ([`transaction`], [`select_for_update!`]), and in the
 //! services the outbox claim, the purge batches and the job locks.
 
+pub mod clock;
 mod connection;
 mod error;
 mod migrations;

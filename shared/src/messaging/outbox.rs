@@ -4,11 +4,11 @@
 //! HTTP request and never loses a message. The table is created by the auth-server's migrations
 //! (the jobs-service writes to the same database).
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::contracts::{Envelope, Message};
-use crate::db::DbConn;
+use crate::db::{DbConn, clock};
 
 diesel::table! {
     outbox_messages (message_id) {
@@ -43,24 +43,25 @@ pub struct OutboxMessage {
 }
 
 /// Writes `envelope` to the outbox. Call it inside the transaction that makes the change the
-/// message reports, then nudge the relay after the commit so it publishes at once.
+/// message reports, then nudge the relay after the commit so it publishes at once. The row is due
+/// at once by the database's clock, the one the relays compare it with.
 pub fn enqueue<M: Message>(conn: &mut DbConn, envelope: &Envelope<M>) -> QueryResult<()> {
-    let now = Utc::now().naive_utc();
+    use outbox_messages::dsl;
+    let now = || clock::now_expression(conn.backend());
     let body = serde_json::to_string(envelope)
         .map_err(|error| diesel::result::Error::SerializationError(Box::new(error)))?;
+    let row = (
+        dsl::message_id.eq(&envelope.message_id),
+        dsl::exchange.eq(M::EXCHANGE.as_str()),
+        dsl::routing_key.eq(M::TYPE),
+        dsl::message_type.eq(&envelope.message_type),
+        dsl::body.eq(body),
+        dsl::created_at.eq(now()),
+        dsl::next_attempt_at.eq(now()),
+        dsl::attempts.eq(0),
+    );
     diesel::insert_into(outbox_messages::table)
-        .values(OutboxMessage {
-            message_id: envelope.message_id.clone(),
-            exchange: M::EXCHANGE.as_str().to_owned(),
-            routing_key: M::TYPE.to_owned(),
-            message_type: envelope.message_type.clone(),
-            body,
-            created_at: now,
-            next_attempt_at: now,
-            attempts: 0,
-            last_error: None,
-            published_at: None,
-        })
+        .values(row)
         .execute(conn)?;
     Ok(())
 }

@@ -3,19 +3,22 @@
 //!
 //! Rows are claimed with a lease (`next_attempt_at` moves forward), so any number of relays
 //! (replicas) share one outbox without handing a row over twice in normal operation; a relay that
-//! dies holding a claim loses it when the lease ends. On PostgreSQL the claim skips rows another
-//! relay is claiming (`FOR UPDATE SKIP LOCKED`); on SQLite it is one statement under the database's
-//! single write lock, which gives the same. A failed hand-over backs the row off with a growing
-//! delay (or the consumer's own); nothing is ever dropped. The relay wakes on
+//! dies holding a claim loses it when the lease ends. Leases and due times are the database's
+//! clock (`db::clock`), never a relay's: two relays whose clocks disagree still see one lease. On
+//! PostgreSQL the claim skips rows another relay is claiming (`FOR UPDATE SKIP LOCKED`); on SQLite
+//! it is one statement under the database's single write lock, which gives the same. A failed
+//! hand-over backs the row off with a growing delay (or the consumer's own); nothing is ever
+//! dropped: a row for an exchange this relay does not know (written by a newer version) is kept and
+//! retried, never published to a name the broker would refuse by closing the shared publishing
+//! channel. The relay wakes on
 //! [`OutboxRelay::nudge`] (called after a commit that wrote a message) and on a poll interval (rows
 //! written by other processes, and retries).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+use diesel::sql_types::{BigInt, Integer, Text};
 use futures_util::future::join_all;
 use serde::Deserialize;
 use tokio::sync::Notify;
@@ -25,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 use super::bus::{Bus, Handled, Relayed};
 use super::contracts::Exchange;
 use super::outbox::outbox_messages;
-use crate::db::{Backend, DbConn, DbPool, StoreError};
+use super::publisher::PublishError;
+use crate::db::{Backend, DbConn, DbPool, StoreError, clock};
 use crate::resilience::BackoffSettings;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,9 +125,9 @@ async fn run(pool: DbPool, bus: Bus, settings: RelaySettings, wake: Arc<Notify>,
 /// How one claimed row ends this round.
 enum Settlement {
     Published,
-    /// Handed over again at `next_attempt_at`.
+    /// Handed over again after `delay` (from the database's now).
     Retry {
-        next_attempt_at: NaiveDateTime,
+        delay: Duration,
         error: String,
     },
     /// Given up by its consumer: settled, with the reason kept.
@@ -139,10 +143,7 @@ async fn relay_batch(pool: &DbPool, bus: &Bus, settings: &RelaySettings) -> anyh
     }
     let handed = join_all(claimed.iter().map(|row| async move {
         let Some(exchange) = Exchange::parse(&row.exchange) else {
-            return Ok(Handled::DeadLettered(format!(
-                "unknown exchange {:?}",
-                row.exchange
-            )));
+            return Err(HandOverError::UnknownExchange(row.exchange.clone()));
         };
         let relayed = Relayed {
             exchange,
@@ -152,22 +153,17 @@ async fn relay_batch(pool: &DbPool, bus: &Bus, settings: &RelaySettings) -> anyh
             body: row.body.as_bytes(),
             attempts: row.attempts.max(0) as u32,
         };
-        bus.hand_over(&relayed).await
+        bus.hand_over(&relayed).await.map_err(HandOverError::Bus)
     }))
     .await;
 
-    let now = Utc::now().naive_utc();
-    let after = |delay: Duration| now + chrono::Duration::milliseconds(delay.as_millis() as i64);
     let settlements: Vec<(String, Settlement)> = claimed
         .iter()
         .zip(handed)
         .map(|(row, handed)| {
             let settlement = match handed {
                 Ok(Handled::Done) => Settlement::Published,
-                Ok(Handled::RetryAfter(delay, error)) => Settlement::Retry {
-                    next_attempt_at: after(delay),
-                    error,
-                },
+                Ok(Handled::RetryAfter(delay, error)) => Settlement::Retry { delay, error },
                 Ok(Handled::DeadLettered(reason)) => {
                     tracing::warn!(
                         message_id = %row.message_id,
@@ -186,7 +182,7 @@ async fn relay_batch(pool: &DbPool, bus: &Bus, settings: &RelaySettings) -> anyh
                         "outbox relay: hand-over failed; will retry"
                     );
                     Settlement::Retry {
-                        next_attempt_at: after(settings.retry.delay(row.attempts.max(0) as u32)),
+                        delay: error.retry_delay(&settings.retry, row.attempts),
                         error: error.to_string(),
                     }
                 }
@@ -199,47 +195,43 @@ async fn relay_batch(pool: &DbPool, bus: &Bus, settings: &RelaySettings) -> anyh
         .iter()
         .filter(|(_, settlement)| matches!(settlement, Settlement::Published))
         .count() as u64;
-    crate::db::run(pool, move |conn| {
-        Ok::<_, StoreError>(settle(conn, &settlements, now)?)
-    })
-    .await?;
+    crate::db::run(pool, move |conn| Ok::<_, StoreError>(settle(conn, &settlements)?)).await?;
     metrics::counter!("outbox_published_total").increment(published);
     Ok(count)
 }
 
-/// The claim: up to `batch` due rows, oldest first, leased for `lease_secs`.
+/// The claim: up to `batch` due rows, oldest first, leased for `lease_secs` (the database's clock).
 fn claim(conn: &mut DbConn, batch: i64, lease_secs: i64) -> QueryResult<Vec<Claimed>> {
-    let now = Utc::now().naive_utc();
-    let lease_until = now + chrono::Duration::seconds(lease_secs);
-    let statement = match conn.backend() {
-        Backend::Postgresql => {
-            "UPDATE outbox_messages SET next_attempt_at = $1 \
+    let backend = conn.backend();
+    let now = clock::now(backend);
+    let lease_until = clock::now_plus(backend, Duration::from_secs(lease_secs.max(0) as u64));
+    let statement = match backend {
+        Backend::Postgresql => format!(
+            "UPDATE outbox_messages SET next_attempt_at = {lease_until} \
              WHERE message_id IN ( \
                  SELECT message_id FROM outbox_messages \
-                 WHERE published_at IS NULL AND next_attempt_at <= $2 \
-                 ORDER BY next_attempt_at, created_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 WHERE published_at IS NULL AND next_attempt_at <= {now} \
+                 ORDER BY next_attempt_at, created_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
              RETURNING message_id, exchange, routing_key, message_type, body, attempts"
-        }
+        ),
         // One statement holds SQLite's single write lock from the SELECT to the UPDATE, so no other
         // relay can claim the same rows in between.
-        Backend::Sqlite => {
-            "UPDATE outbox_messages SET next_attempt_at = ?1 \
+        Backend::Sqlite => format!(
+            "UPDATE outbox_messages SET next_attempt_at = {lease_until} \
              WHERE message_id IN ( \
                  SELECT message_id FROM outbox_messages \
-                 WHERE published_at IS NULL AND next_attempt_at <= ?2 \
-                 ORDER BY next_attempt_at, created_at LIMIT ?3) \
+                 WHERE published_at IS NULL AND next_attempt_at <= {now} \
+                 ORDER BY next_attempt_at, created_at LIMIT ?1) \
              RETURNING message_id, exchange, routing_key, message_type, body, attempts"
-        }
+        ),
     };
-    diesel::sql_query(statement)
-        .bind::<Timestamp, _>(lease_until)
-        .bind::<Timestamp, _>(now)
-        .bind::<BigInt, _>(batch)
-        .load(conn)
+    diesel::sql_query(statement).bind::<BigInt, _>(batch).load(conn)
 }
 
-fn settle(conn: &mut DbConn, settlements: &[(String, Settlement)], now: NaiveDateTime) -> QueryResult<()> {
+fn settle(conn: &mut DbConn, settlements: &[(String, Settlement)]) -> QueryResult<()> {
     use outbox_messages::dsl;
+    let backend = conn.backend();
+    let now = || clock::now_expression(backend);
     crate::db::transaction(conn, |conn| {
         let published: Vec<&String> = settlements
             .iter()
@@ -248,19 +240,19 @@ fn settle(conn: &mut DbConn, settlements: &[(String, Settlement)], now: NaiveDat
             .collect();
         if !published.is_empty() {
             diesel::update(dsl::outbox_messages.filter(dsl::message_id.eq_any(published)))
-                .set((dsl::published_at.eq(now), dsl::attempts.eq(dsl::attempts + 1)))
+                .set((
+                    dsl::published_at.eq(now().nullable()),
+                    dsl::attempts.eq(dsl::attempts + 1),
+                ))
                 .execute(conn)?;
         }
         for (message_id, settlement) in settlements {
             match settlement {
                 Settlement::Published => {}
-                Settlement::Retry {
-                    next_attempt_at,
-                    error,
-                } => {
+                Settlement::Retry { delay, error } => {
                     diesel::update(dsl::outbox_messages.find(message_id))
                         .set((
-                            dsl::next_attempt_at.eq(next_attempt_at),
+                            dsl::next_attempt_at.eq(clock::now_plus_expression(backend, *delay)),
                             dsl::attempts.eq(dsl::attempts + 1),
                             dsl::last_error.eq(error),
                         ))
@@ -269,7 +261,7 @@ fn settle(conn: &mut DbConn, settlements: &[(String, Settlement)], now: NaiveDat
                 Settlement::DeadLettered(reason) => {
                     diesel::update(dsl::outbox_messages.find(message_id))
                         .set((
-                            dsl::published_at.eq(now),
+                            dsl::published_at.eq(now().nullable()),
                             dsl::attempts.eq(dsl::attempts + 1),
                             dsl::last_error.eq(format!("dead-lettered: {reason}")),
                         ))
@@ -287,12 +279,35 @@ fn settle(conn: &mut DbConn, settlements: &[(String, Settlement)], now: NaiveDat
 /// claim found at start was left by a run that was killed mid-message.
 pub fn void_stale_claims(conn: &mut DbConn) -> QueryResult<usize> {
     use outbox_messages::dsl;
-    let now = Utc::now().naive_utc();
+    let backend = conn.backend();
+    let now = || clock::now_expression(backend);
     diesel::update(
         dsl::outbox_messages
             .filter(dsl::published_at.is_null())
-            .filter(dsl::next_attempt_at.gt(now)),
+            .filter(dsl::next_attempt_at.gt(now())),
     )
-    .set(dsl::next_attempt_at.eq(now))
+    .set(dsl::next_attempt_at.eq(now()))
     .execute(conn)
+}
+
+/// Why a row was not handed over.
+#[derive(Debug, thiserror::Error)]
+enum HandOverError {
+    /// Written by a version that knows an exchange this one does not: kept for a relay that knows
+    /// it, never published (the broker would close the shared channel on an unknown name).
+    #[error("unknown exchange {0:?}: kept for a relay that knows it")]
+    UnknownExchange(String),
+    #[error(transparent)]
+    Bus(#[from] PublishError),
+}
+
+impl HandOverError {
+    /// The wait before the next try: the relay's back-off, or its longest delay for a row that
+    /// only a newer relay can publish.
+    fn retry_delay(&self, retry: &BackoffSettings, attempts: i32) -> Duration {
+        match self {
+            HandOverError::UnknownExchange(_) => Duration::from_millis(retry.max_ms),
+            HandOverError::Bus(_) => retry.delay(attempts.max(0) as u32),
+        }
+    }
 }

@@ -3,8 +3,16 @@
 //! again after any connection or channel loss. (lapin's own auto-recovery does not re-declare
 //! topology or restart consumers reliably, so we do not use it: a lost link is thrown away whole.)
 //! Readiness reports false while there is no link.
+//!
+//! - Before a lost link is thrown away, the consumers finish the message in hand (up to the
+//!   consumer grace): cancelled mid-way, an email half sent may still be delivered and then sent
+//!   again. Their acks then fail and the broker redelivers, which their idempotence absorbs.
+//! - A link that fails sooner than `reconnect.max_ms` after it was made counts as a failed attempt,
+//!   so a consumer that stops at once (refused `basic.consume`, a failed `basic_qos`) makes the
+//!   supervisor back off instead of reconnecting in a loop.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,6 +31,9 @@ use crate::health::ReadinessCheck;
 
 /// How often the supervisor looks at the link's state besides listening to its events.
 const WATCH_INTERVAL: Duration = Duration::from_millis(500);
+/// How long consumers may take to finish the message in hand once the link is lost or the
+/// supervisor stops, unless [`Supervisor::set_consumer_grace`] says otherwise.
+const DEFAULT_CONSUMER_GRACE: Duration = Duration::from_secs(30);
 
 /// A consumer: given a fresh channel on a fresh connection, it consumes until the channel fails
 /// (it returns) or `stop` is cancelled (it finishes the message in hand, then returns).
@@ -50,6 +61,8 @@ struct Inner {
     consumers: Mutex<Vec<ConsumerFn>>,
     stop: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Milliseconds consumers get to finish the message in hand.
+    consumer_grace_ms: AtomicU64,
 }
 
 impl Supervisor {
@@ -63,6 +76,7 @@ impl Supervisor {
                 consumers: Mutex::default(),
                 stop: CancellationToken::new(),
                 task: Mutex::default(),
+                consumer_grace_ms: AtomicU64::new(DEFAULT_CONSUMER_GRACE.as_millis() as u64),
             }),
         }
     }
@@ -90,6 +104,18 @@ impl Supervisor {
             .consumers
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// How long consumers may take to finish the message in hand when the link is lost or the
+    /// supervisor stops (30 s unless set); past it they are cancelled.
+    pub fn set_consumer_grace(&self, grace: Duration) {
+        self.inner
+            .consumer_grace_ms
+            .store(grace.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn consumer_grace(&self) -> Duration {
+        Duration::from_millis(self.inner.consumer_grace_ms.load(Ordering::Relaxed))
     }
 
     /// Starts supervising in the background (inside the tokio runtime).
@@ -167,8 +193,11 @@ impl Supervisor {
                     } else {
                         tracing::info!("connected to the message broker");
                     }
-                    failures = 0;
+                    let made = tokio::time::Instant::now();
                     self.hold(connection, publish_channel).await;
+                    // A link that failed at once counts as a failed attempt: the next one waits.
+                    let stable = Duration::from_millis(settings.reconnect.max_ms);
+                    failures = if made.elapsed() < stable { failures + 1 } else { 0 };
                 }
                 Ok(Err(error)) => {
                     failures += 1;
@@ -251,17 +280,32 @@ impl Supervisor {
         };
         self.inner.link.send_replace(None);
         consumer_stop.cancel();
-        if stopping {
-            // Let every consumer finish and ack the message in hand before the connection closes.
-            while consumers.join_next().await.is_some() {}
-        } else {
-            consumers.abort_all();
-        }
+        self.let_consumers_finish(&mut consumers, stopping).await;
         let _ = tokio::time::timeout(
             Duration::from_secs(2),
             connection.close(200, "shutting down".into()),
         )
         .await;
+    }
+}
+
+impl Supervisor {
+    /// Waits (at most the consumer grace) for every consumer to finish the message in hand, then
+    /// cancels those still running. On a stop their acks go through; on a lost link they fail and
+    /// the broker redelivers, but no send is cut off half way.
+    async fn let_consumers_finish(&self, consumers: &mut JoinSet<()>, stopping: bool) {
+        let all_finished = async { while consumers.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.consumer_grace(), all_finished)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                stopping,
+                grace_ms = self.consumer_grace().as_millis() as u64,
+                "consumers did not finish the message in hand in time; cancelling them",
+            );
+            consumers.abort_all();
+        }
     }
 }
 

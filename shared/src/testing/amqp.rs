@@ -134,6 +134,14 @@ impl PrivateBroker {
             format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
         )
         .expect("write the broker's configuration");
+        // At-least-once dead-lettering retries a message it could not route every
+        // `dead_letter_worker_publisher_confirm_timeout` (3 minutes by default): one second keeps a
+        // test of it short. Only the advanced (Erlang) file can set it.
+        std::fs::write(
+            directory.join("advanced.config"),
+            "[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 1000}]}].\n",
+        )
+        .expect("write the broker's advanced configuration");
         // The server runs as the rabbitmq user, which must own its directory.
         let _ = tokio::process::Command::new("chown")
             .args(["-R", "rabbitmq:rabbitmq"])
@@ -145,6 +153,7 @@ impl PrivateBroker {
             .arg("-detached")
             .env("RABBITMQ_NODENAME", &node)
             .env("RABBITMQ_CONFIG_FILE", path("rabbitmq"))
+            .env("RABBITMQ_ADVANCED_CONFIG_FILE", path("advanced.config"))
             .env("RABBITMQ_DIST_PORT", distribution_port.to_string())
             .env("RABBITMQ_MNESIA_BASE", path("mnesia"))
             .env("RABBITMQ_LOG_BASE", path("log"))

@@ -7,6 +7,9 @@
 //!   open and new ones are accepted, as when a partition or a power loss drops packets without a
 //!   word (the client waits for an answer that never comes).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -21,6 +24,8 @@ enum Mode {
 pub struct FaultProxy {
     pub port: u16,
     mode: watch::Sender<Mode>,
+    /// Connections forwarded so far: how often a client (re)connected.
+    forwarded: Arc<AtomicUsize>,
 }
 
 impl FaultProxy {
@@ -32,6 +37,8 @@ impl FaultProxy {
         let port = listener.local_addr().expect("proxy address").port();
         let (mode, watcher) = watch::channel(Mode::Forward);
         let upstream = upstream.to_owned();
+        let forwarded = Arc::new(AtomicUsize::new(0));
+        let counted = forwarded.clone();
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 let mut watcher = watcher.clone();
@@ -47,12 +54,22 @@ impl FaultProxy {
                         });
                     }
                     Mode::Forward => {
+                        counted.fetch_add(1, Ordering::SeqCst);
                         tokio::spawn(forward(inbound, upstream.clone(), watcher));
                     }
                 }
             }
         });
-        FaultProxy { port, mode }
+        FaultProxy {
+            port,
+            mode,
+            forwarded,
+        }
+    }
+
+    /// How many connections were forwarded (accepted while neither cut nor silent) since the start.
+    pub fn connections(&self) -> usize {
+        self.forwarded.load(Ordering::SeqCst)
     }
 
     /// Drops every connection and refuses new ones.
