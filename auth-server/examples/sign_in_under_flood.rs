@@ -87,7 +87,10 @@ async fn main() -> anyhow::Result<()> {
         flooded.0, flooded.1
     );
     println!("ratio of medians: {:.2}x (aim: < 2x)", flooded.0 / alone.0);
-    println!("what the strangers got: {:?}", outcomes.lock().expect("no attacker panicked"));
+    println!(
+        "what the strangers got: {:?}",
+        outcomes.lock().expect("no attacker panicked")
+    );
     Ok(())
 }
 
