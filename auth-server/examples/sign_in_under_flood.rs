@@ -1,20 +1,24 @@
 //! How much a flood of strangers slows sign-ins: the argon2 work of the account forms must never be
 //! free for them (issue 13; review-security F2 measured 19 ms becoming 125 ms with 8 attackers).
 //!
-//!     cargo run --release -p auth-server --example sign_in_under_flood -- [--attackers 64] [--seconds 10]
+//!     cargo run --release -p auth-server --example sign_in_under_flood -- \
+//!         [--attackers 64] [--rate 20] [--seconds 10]
 //!
 //! It starts the real auth-server in this process on a scratch PostgreSQL database (registration
 //! on, one trusted proxy so that each attacker can claim an address of its own through
 //! `X-Forwarded-For`), then measures sign-ins (the password grant: one argon2 verification, a
 //! token family) one at a time: first alone, then while `--attackers` tasks, each from its own
-//! address, post as fast as they can
+//! address, send `--rate` requests a second each (64 x 20 = 1,280 a second; the review's eight
+//! attackers sent 77), first to `/healthz` (what any flood of cheap requests costs on a machine
+//! that also runs the load), then to the account forms:
 //!   - half of them: `POST /password/reset` with made-up links and long passwords (the attack the
 //!     review measured), with the CSRF token of the reset page of a real link (one of alice's, as a
 //!     stranger would have one for an account of their own);
 //!   - the other half: `POST /register` with fresh usernames (each needs a hash).
 //!
-//! It prints the sign-in latencies (median and 90th percentile) and their ratio, and what the
-//! attackers got (status codes). The aim: the median under flood below 2x the median alone.
+//! It prints the sign-in latencies (median and 90th percentile) of the three phases, their ratios,
+//! and what the attackers got (status codes). The aim: the median under the account-form flood
+//! below 2x the median alone.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -39,6 +43,7 @@ const SIGN_INS: usize = 40;
 async fn main() -> anyhow::Result<()> {
     let attackers: usize = load::arg("--attackers").unwrap_or(64);
     let seconds: u64 = load::arg("--seconds").unwrap_or(10);
+    let rate: u64 = load::arg("--rate").unwrap_or(20);
     let database = TestDatabase::create();
     let mut settings = Settings::defaults()?;
     settings.database.url = SecretString::from(database.url.clone());
@@ -56,42 +61,92 @@ async fn main() -> anyhow::Result<()> {
     let client = fixture(&settings)?;
     let reset_link = reset_link(&auth, &settings).await?;
 
-    println!("sign-in (password grant) under a flood of {attackers} strangers, each from its own address");
+    println!(
+        "sign-in (password grant) under a flood of {attackers} strangers, each from its own address, {rate} requests/s each"
+    );
     let alone = measure(&auth, &client).await?;
+    let cheap = under_flood(
+        &auth,
+        &client,
+        &reset_link,
+        attackers,
+        rate,
+        seconds,
+        Flood::Health,
+    )
+    .await?;
+    let forms = under_flood(
+        &auth,
+        &client,
+        &reset_link,
+        attackers,
+        rate,
+        seconds,
+        Flood::AccountForms,
+    )
+    .await?;
+
+    println!(
+        "alone:                      median {:>6.1} ms  p90 {:>6.1} ms",
+        alone.0, alone.1
+    );
+    println!(
+        "under a flood of /healthz:  median {:>6.1} ms  p90 {:>6.1} ms",
+        cheap.0.0, cheap.0.1
+    );
+    println!(
+        "under an account-form flood: median {:>5.1} ms  p90 {:>6.1} ms",
+        forms.0.0, forms.0.1
+    );
+    println!(
+        "ratio of medians: {:.2}x alone (aim: < 2x), {:.2}x the cheap flood",
+        forms.0.0 / alone.0,
+        forms.0.0 / cheap.0.0
+    );
+    println!("what the strangers got: {:?}", forms.1);
+    Ok(())
+}
+
+/// What the strangers send.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flood {
+    Health,
+    AccountForms,
+}
+
+/// Sign-in latencies while `attackers` strangers flood, and what they got.
+async fn under_flood(
+    auth: &str,
+    client: &(String, String),
+    reset_link: &str,
+    attackers: usize,
+    rate: u64,
+    seconds: u64,
+    flood: Flood,
+) -> anyhow::Result<((f64, f64), BTreeMap<String, u64>)> {
     let outcomes = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
     let stop = Instant::now() + Duration::from_secs(seconds);
-    let flood: Vec<_> = (0..attackers)
+    let tasks: Vec<_> = (0..attackers)
         .map(|n| {
-            tokio::spawn(attack(
-                auth.clone(),
-                reset_link.clone(),
+            let stranger = Stranger {
+                auth: auth.to_owned(),
+                reset_link: reset_link.to_owned(),
                 n,
+                every: Duration::from_micros(1_000_000 / rate.max(1)),
                 stop,
-                outcomes.clone(),
-            ))
+                flood,
+            };
+            tokio::spawn(stranger.attack(outcomes.clone()))
         })
         .collect();
     // Let the flood reach its pace before measuring.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let flooded = measure(&auth, &client).await?;
-    for attacker in flood {
-        attacker.await??;
+    let latencies = measure(auth, client).await?;
+    for task in tasks {
+        task.await??;
     }
-
-    println!(
-        "alone:        median {:>6.1} ms  p90 {:>6.1} ms",
-        alone.0, alone.1
-    );
-    println!(
-        "under flood:  median {:>6.1} ms  p90 {:>6.1} ms",
-        flooded.0, flooded.1
-    );
-    println!("ratio of medians: {:.2}x (aim: < 2x)", flooded.0 / alone.0);
-    println!(
-        "what the strangers got: {:?}",
-        outcomes.lock().expect("no attacker panicked")
-    );
-    Ok(())
+    let outcomes = outcomes.lock().expect("no attacker panicked").clone();
+    Ok((latencies, outcomes))
 }
 
 /// A user and a first-party client allowed the password grant.
@@ -112,7 +167,8 @@ fn fixture(settings: &Settings) -> anyhow::Result<(String, String)> {
         &mut conn,
         &admin::clients::ClientSpec {
             name: "first-party".into(),
-            grant_types: vec![GrantType::Password],
+            grant_types: vec![GrantType::AuthorizationCode],
+            redirect_uris: vec!["https://first-party.test/cb".into()],
             scope: Some("read".into()),
             allow_password_grant: true,
             ..Default::default()
@@ -172,55 +228,71 @@ async fn reset_link(auth: &str, settings: &Settings) -> anyhow::Result<String> {
     Ok(link.to_owned())
 }
 
-/// One stranger at address 10.0.x.y: posts until `stop`, counting what it gets.
-async fn attack(
+/// One stranger at address 10.0.x.y.
+struct Stranger {
     auth: String,
     reset_link: String,
     n: usize,
+    /// The pause between two requests.
+    every: Duration,
     stop: Instant,
-    outcomes: Arc<Mutex<BTreeMap<String, u64>>>,
-) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder().cookie_store(true).build()?;
-    let address = format!("10.0.{}.{}", n / 250, n % 250 + 1);
-    let resets = n.is_multiple_of(2);
-    let (page, form) = if resets {
-        (reset_link, "/password/reset")
-    } else {
-        (format!("{auth}/register"), "/register")
-    };
-    // The form's page gives the browser cookie and the CSRF token bound to it.
-    let page = http
-        .get(page)
-        .header("X-Forwarded-For", &address)
-        .send()
-        .await?
-        .text()
-        .await?;
-    let csrf = hidden_field(&page, "csrf_token");
-    let mut attempt = 0;
-    while Instant::now() < stop {
-        attempt += 1;
-        let request = if resets {
-            http.post(format!("{auth}/password/reset")).form(&[
-                ("csrf_token", csrf.as_str()),
-                ("token", "oal_made-up"),
-                ("password", &"x".repeat(64)),
-            ])
-        } else {
-            let username = format!("stranger-{n}-{attempt}");
-            http.post(format!("{auth}/register")).form(&[
-                ("csrf_token", csrf.as_str()),
-                ("username", username.as_str()),
-                ("email", &format!("{username}@example.test")),
-                ("password", "a long enough password"),
-            ])
+    flood: Flood,
+}
+
+impl Stranger {
+    /// Sends a request every `every` until `stop`, counting what it gets.
+    async fn attack(self, outcomes: Arc<Mutex<BTreeMap<String, u64>>>) -> anyhow::Result<()> {
+        let http = reqwest::Client::builder().cookie_store(true).build()?;
+        let address = format!("10.0.{}.{}", self.n / 250, self.n % 250 + 1);
+        let auth = &self.auth;
+        let resets = self.n.is_multiple_of(2);
+        let (page, form) = match (self.flood, resets) {
+            (Flood::Health, _) => (format!("{auth}/healthz"), "/healthz"),
+            (Flood::AccountForms, true) => (self.reset_link.clone(), "/password/reset"),
+            (Flood::AccountForms, false) => (format!("{auth}/register"), "/register"),
         };
-        let status = request.header("X-Forwarded-For", &address).send().await?.status();
-        *outcomes
-            .lock()
-            .expect("no attacker panicked")
-            .entry(format!("{form} {}", status.as_u16()))
-            .or_default() += 1;
+        // The form's page gives the browser cookie and the CSRF token bound to it.
+        let page = http
+            .get(page)
+            .header("X-Forwarded-For", &address)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let csrf = if self.flood == Flood::Health {
+            String::new()
+        } else {
+            hidden_field(&page, "csrf_token")
+        };
+        let mut pace = tokio::time::interval(self.every);
+        let mut attempt = 0;
+        while Instant::now() < self.stop {
+            pace.tick().await;
+            attempt += 1;
+            let request = match (self.flood, resets) {
+                (Flood::Health, _) => http.get(format!("{auth}/healthz")),
+                (Flood::AccountForms, true) => http.post(format!("{auth}/password/reset")).form(&[
+                    ("csrf_token", csrf.as_str()),
+                    ("token", "oal_made-up"),
+                    ("password", &"x".repeat(64)),
+                ]),
+                (Flood::AccountForms, false) => {
+                    let username = format!("stranger-{}-{attempt}", self.n);
+                    http.post(format!("{auth}/register")).form(&[
+                        ("csrf_token", csrf.as_str()),
+                        ("username", username.as_str()),
+                        ("email", &format!("{username}@example.test")),
+                        ("password", "a long enough password"),
+                    ])
+                }
+            };
+            let status = request.header("X-Forwarded-For", &address).send().await?.status();
+            *outcomes
+                .lock()
+                .expect("no attacker panicked")
+                .entry(format!("{form} {}", status.as_u16()))
+                .or_default() += 1;
+        }
+        Ok(())
     }
-    Ok(())
 }
