@@ -9,33 +9,17 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
-use secrecy::SecretString;
 use shared::messaging::contracts::Exchange;
 use shared::messaging::publisher::{Outgoing, PublishError, Publisher};
 use shared::messaging::settings::AmqpSettings;
 use shared::messaging::supervisor::Supervisor;
 use shared::messaging::topology::{QueueSpec, Topology};
 use shared::resilience::BackoffSettings;
-use shared::testing::amqp::{TopologyGuard, amqp_url, unique_namespace};
+use shared::testing::amqp::{TopologyGuard, amqp_url, test_settings as settings, unique_namespace};
 use shared::testing::fault_proxy::FaultProxy;
 use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn settings(url: String, namespace: &str) -> AmqpSettings {
-    AmqpSettings {
-        url: SecretString::from(url),
-        namespace: namespace.to_owned(),
-        heartbeat_secs: 5,
-        connect_timeout_ms: 2000,
-        reconnect: BackoffSettings {
-            base_ms: 50,
-            max_ms: 300,
-            jitter: true,
-        },
-        publish_timeout_ms: 3000,
-    }
-}
 
 /// A topology with one test queue bound to `commands` with `test.ping`.
 fn ping_topology(namespace: &str) -> (Topology, String) {

@@ -21,7 +21,7 @@ use shared::messaging::supervisor::Supervisor;
 use shared::messaging::topology::{QueueSpec, Topology};
 use shared::resilience::BackoffSettings;
 use shared::testing::TestDatabase;
-use shared::testing::amqp::{TopologyGuard, unique_namespace};
+use shared::testing::amqp::{TopologyGuard, test_settings as settings, unique_namespace};
 use shared::testing::fault_proxy::FaultProxy;
 use tokio_util::sync::CancellationToken;
 
@@ -31,21 +31,6 @@ const AUTH_MIGRATIONS: Migrations = Migrations {
     sqlite: embed_migrations!("../auth-server/migrations"),
 };
 const WAIT: Duration = Duration::from_secs(20);
-
-fn settings(url: String, namespace: &str) -> AmqpSettings {
-    AmqpSettings {
-        url: SecretString::from(url),
-        namespace: namespace.to_owned(),
-        heartbeat_secs: 5,
-        connect_timeout_ms: 2000,
-        reconnect: BackoffSettings {
-            base_ms: 50,
-            max_ms: 300,
-            jitter: true,
-        },
-        publish_timeout_ms: 3000,
-    }
-}
 
 async fn connected(settings: AmqpSettings, topology: Topology) -> Supervisor {
     let supervisor = Supervisor::new(settings, topology);

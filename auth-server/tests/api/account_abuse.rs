@@ -1,7 +1,7 @@
 //! What a stranger can learn from the account forms, and what a flood of them or of authorization
 //! requests costs (issue 13; review-security F2, F4 and F7).
 
-use crate::accounts::{link_in, queued_emails, register, sign_in, submit, with_registration};
+use crate::accounts::{ask_for_reset, link_in, queued_emails, register, sign_in, submit, with_registration};
 use crate::helpers::*;
 
 /// What a page says, reduced to the sentences a prober compares (pages echo the fields typed).
@@ -77,13 +77,7 @@ async fn a_made_up_reset_link_or_a_taken_username_costs_no_password_hash() {
 
     // The reset form's CSRF token is bound to the browser and the form, not to the link: a
     // stranger with a link of their own can post any made-up link with it.
-    submit(
-        &browser,
-        "/password/forgot",
-        "/password/forgot",
-        &[("email", "alice@example.test")],
-    )
-    .await;
+    ask_for_reset(&browser, "alice@example.test").await;
     let own_link = link_in(&queued_emails(&app)[0], &app);
     let made_up = submit(
         &browser,
@@ -117,23 +111,11 @@ async fn the_account_forms_share_a_per_address_budget_that_counts_every_submissi
     app.standard_fixture();
     let browser = Browser::new(&app);
     for _ in 0..3 {
-        let answered = submit(
-            &browser,
-            "/password/forgot",
-            "/password/forgot",
-            &[("email", "a@example.test")],
-        )
-        .await;
+        let answered = ask_for_reset(&browser, "a@example.test").await;
         assert_eq!(answered.status(), 200);
     }
 
-    let refused = submit(
-        &browser,
-        "/password/forgot",
-        "/password/forgot",
-        &[("email", "a@example.test")],
-    )
-    .await;
+    let refused = ask_for_reset(&browser, "a@example.test").await;
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().get("retry-after").is_some());
     let registration = register(&browser, "newcomer", "newcomer@example.test", "long-password").await;

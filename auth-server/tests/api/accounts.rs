@@ -45,6 +45,17 @@ pub(crate) async fn submit(
     browser.post(action, &form).await
 }
 
+/// Submits the "forgot your password" form for `email`.
+pub(crate) async fn ask_for_reset(browser: &Browser<'_>, email: &str) -> reqwest::Response {
+    submit(
+        browser,
+        "/password/forgot",
+        "/password/forgot",
+        &[("email", email)],
+    )
+    .await
+}
+
 pub(crate) async fn register(
     browser: &Browser<'_>,
     username: &str,
@@ -214,20 +225,8 @@ async fn a_password_reset_answers_the_same_for_unknown_addresses_and_sends_nothi
     app.standard_fixture();
     let browser = Browser::new(&app);
 
-    let unknown = submit(
-        &browser,
-        "/password/forgot",
-        "/password/forgot",
-        &[("email", "nobody@example.test")],
-    )
-    .await;
-    let known = submit(
-        &browser,
-        "/password/forgot",
-        "/password/forgot",
-        &[("email", "ALICE@example.test")],
-    )
-    .await;
+    let unknown = ask_for_reset(&browser, "nobody@example.test").await;
+    let known = ask_for_reset(&browser, "ALICE@example.test").await;
 
     assert_eq!(unknown.status(), known.status());
     let (unknown, known) = (unknown.text().await.unwrap(), known.text().await.unwrap());
@@ -244,13 +243,7 @@ async fn a_password_reset_sets_the_password_once_and_ends_every_session_and_toke
     let client = app.standard_fixture();
     let before = app.tokens_for_alice(&client, "read").await;
     let browser = Browser::new(&app);
-    submit(
-        &browser,
-        "/password/forgot",
-        "/password/forgot",
-        &[("email", "alice@example.test")],
-    )
-    .await;
+    ask_for_reset(&browser, "alice@example.test").await;
     let link = link_in(&queued_emails(&app)[0], &app);
     let token = query_params(&link)["token"].clone();
 
@@ -307,13 +300,7 @@ async fn an_expired_reset_link_does_not_work() {
     let app = spawn_app().await;
     app.standard_fixture();
     let browser = Browser::new(&app);
-    submit(
-        &browser,
-        "/password/forgot",
-        "/password/forgot",
-        &[("email", "alice@example.test")],
-    )
-    .await;
+    ask_for_reset(&browser, "alice@example.test").await;
     let link = link_in(&queued_emails(&app)[0], &app);
     app.with_db(|conn| {
         diesel::sql_query("UPDATE account_links SET expires_at = expires_at - INTERVAL '2 hours'")
@@ -334,13 +321,7 @@ async fn one_user_gets_at_most_the_hourly_number_of_account_emails() {
     let browser = Browser::new(&app);
 
     for _ in 0..5 {
-        let answer = submit(
-            &browser,
-            "/password/forgot",
-            "/password/forgot",
-            &[("email", "alice@example.test")],
-        )
-        .await;
+        let answer = ask_for_reset(&browser, "alice@example.test").await;
         assert_eq!(answer.status(), 200);
     }
 

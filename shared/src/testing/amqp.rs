@@ -16,6 +16,22 @@ pub fn amqp_url() -> String {
     std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
 }
 
+/// Broker settings for a test: `url` under `namespace`, short timeouts and a quick reconnect.
+pub fn test_settings(url: String, namespace: &str) -> crate::messaging::settings::AmqpSettings {
+    crate::messaging::settings::AmqpSettings {
+        url: secrecy::SecretString::from(url),
+        namespace: namespace.to_owned(),
+        heartbeat_secs: 5,
+        connect_timeout_ms: 2000,
+        reconnect: crate::resilience::BackoffSettings {
+            base_ms: 50,
+            max_ms: 300,
+            jitter: true,
+        },
+        publish_timeout_ms: 3000,
+    }
+}
+
 /// A fresh namespace, `test_<unix time>_<pid>_<n>.` (`.ci/run` deletes those of killed runs after
 /// three hours, as it drops their databases).
 ///
