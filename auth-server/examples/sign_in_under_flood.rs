@@ -62,7 +62,8 @@ async fn main() -> anyhow::Result<()> {
     let reset_link = reset_link(&auth, &settings).await?;
 
     println!(
-        "sign-in (password grant) under a flood of {attackers} strangers, each from its own address, {rate} requests/s each"
+        "sign-in (password grant) under a flood of {attackers} strangers, each from its own address, \
+         {rate} requests/s each"
     );
     let alone = measure(&auth, &client).await?;
     let cheap = under_flood(

@@ -86,19 +86,28 @@ pub async fn post_reset(
     if !link_is_usable(&state, &token).await? {
         return Ok(link_does_not_work());
     }
-    let hash = password::hash_off_thread(new_password)
-        .await
-        .map_err(PageError::internal)?;
-    let context = context(&state, &http);
-    let done = run(&state.pool, move |conn| {
-        password_reset::complete(conn, &context, &token, &hash, time::now())
-    })
-    .await?;
-    if !done {
+    if !set_new_password(&state, &http, token, new_password).await? {
         return Ok(link_does_not_work());
     }
     nudge_outbox(&state);
     Ok(password_changed())
+}
+
+/// Hashes the new password and uses the link; `false` when the link was used or expired meanwhile.
+async fn set_new_password(
+    state: &AppState,
+    http: &HttpRequest,
+    token: String,
+    new_password: SecretString,
+) -> Result<bool, PageError> {
+    let hash = password::hash_off_thread(new_password)
+        .await
+        .map_err(PageError::internal)?;
+    let context = context(state, http);
+    Ok(run(&state.pool, move |conn| {
+        password_reset::complete(conn, &context, &token, &hash, time::now())
+    })
+    .await?)
 }
 
 async fn link_is_usable(state: &AppState, token: &str) -> Result<bool, PageError> {

@@ -322,9 +322,10 @@ upstreams = ["http://127.0.0.1:9002"]
         let bases: Vec<String> = (0..upstreams)
             .map(|n| format!("\"http://127.0.0.1:{}/base{n}\"", 9000 + n))
             .collect();
+        let upstreams = bases.join(", ");
         let text = format!(
-            "[[routes]]\nname = \"r\"\npath_prefix = \"{prefix}\"\nupstreams = [{}]\nstrip_prefix = {strip_prefix}\n",
-            bases.join(", ")
+            "[[routes]]\nname = \"r\"\npath_prefix = \"{prefix}\"\nupstreams = [{upstreams}]\n\
+             strip_prefix = {strip_prefix}\n"
         );
         (prefix, RouteTable::parse(&text).unwrap())
     }
@@ -366,8 +367,10 @@ upstreams = ["http://127.0.0.1:9002"]
                 panic!("{prefix}{rest} is under {prefix}");
             };
             let (base, url) = route.upstream_url(turn, &format!("{prefix}{rest}"), &query);
-            proptest::prop_assert_eq!(base, format!("http://127.0.0.1:{}/base{}", 9000 + turn % 3, turn % 3));
-            let expected_path = format!("/base{}{}", turn % 3, if rest.is_empty() { "/" } else { rest.as_str() });
+            let upstream = turn % 3;
+            proptest::prop_assert_eq!(base, format!("http://127.0.0.1:{}/base{upstream}", 9000 + upstream));
+            let below = if rest.is_empty() { "/" } else { rest.as_str() };
+            let expected_path = format!("/base{upstream}{below}");
             proptest::prop_assert_eq!(url.path(), expected_path.as_str());
             proptest::prop_assert_eq!(url.query().unwrap_or(""), query.as_str());
         }

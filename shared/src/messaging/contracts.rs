@@ -237,7 +237,9 @@ mod tests {
     proptest::proptest! {
         /// Whatever arrives on a queue, decoding answers with a verdict and never panics.
         #[test]
-        fn any_body_is_decoded_or_refused_without_panicking(body in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+        fn any_body_is_decoded_or_refused_without_panicking(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
             let _ = decode::<SendEmail>(&body);
             let _ = decode::<CleanupCompleted>(&body);
         }
