@@ -80,6 +80,8 @@ async fn start_platform_on(amqp_url: String) -> Platform {
     auth.outbox.relay.retry.max_ms = 500;
     auth.outbox.relay.lease_secs = RELAY_LEASE_SECS;
     auth.accounts.registration_enabled = true;
+    // One test address plays a hundred users asking for a reset.
+    auth.throttle.account_forms_per_ip.max_failures = 1000;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     auth.issuer = issuer.clone();

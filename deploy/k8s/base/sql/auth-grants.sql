@@ -25,7 +25,7 @@ REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"auth_service", :"jobs_service";
 GRANT SELECT, INSERT, UPDATE, DELETE ON
     scopes, users, user_scopes, user_claims, clients, client_scopes, login_sessions,
     authorization_requests, grants, authorization_codes, access_tokens, refresh_tokens, consents,
-    account_links, outbox_messages, account_events, signing_keys
+    account_links, outbox_messages, account_events, signing_keys, username_reservations
 TO :"auth_service";
 
 -- The jobs-service's own tables.
@@ -33,7 +33,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON job_runs, jobs_unverified_reminders TO :
 -- What purge-tokens and unverified-accounts delete, and report counts.
 GRANT SELECT, DELETE ON
     access_tokens, refresh_tokens, authorization_codes, authorization_requests, login_sessions,
-    account_links, account_events, grants, users
+    account_links, account_events, grants, users, username_reservations
 TO :"jobs_service";
 -- Reminders and reports are emails: rows in the outbox, which the auth-server's relay publishes;
 -- purge-tokens deletes published rows past their retention.
