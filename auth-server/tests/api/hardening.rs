@@ -70,6 +70,45 @@ async fn revoking_a_family_during_a_rotation_never_leaves_a_live_token() {
     }
 }
 
+/// The races above, with the interleaving forced: the rotation sleeps in the insert of its new
+/// refresh token (after its checks, before its commit) while the replay or the revocation runs.
+/// Without the lock on the family's grant row, they would finish during the sleep and the rotation
+/// would then commit a live token into a revoked family.
+#[tokio::test]
+async fn a_replay_or_a_revocation_while_a_rotation_inserts_its_new_token_revokes_that_token_too() {
+    let app = spawn_app().await;
+    let client = app.standard_fixture();
+    let introspector = app.introspector();
+    let first = app.tokens_for_alice(&client, "read").await;
+    let retired = first.refresh_token.unwrap();
+    let current = tokens(app.refresh(&client, &retired).await)
+        .await
+        .refresh_token
+        .unwrap();
+    let other_family = app.tokens_for_alice(&client, "read").await.refresh_token.unwrap();
+    slow_inserts_into(&app, "refresh_tokens");
+
+    let (rotation, replay) = tokio::join!(app.refresh(&client, &current), async {
+        wait_for_the_sleeping_insert(&app).await;
+        app.refresh(&client, &retired).await
+    });
+    assert_eq!(replay.status(), 400, "the replay is refused");
+    assert!(
+        !still_works(&app, &client, &introspector, rotation).await,
+        "the replay revoked the family, including what the rotation minted"
+    );
+
+    let (rotation, revocation) = tokio::join!(app.refresh(&client, &other_family), async {
+        wait_for_the_sleeping_insert(&app).await;
+        app.revoke(&client, &other_family).await
+    });
+    assert_eq!(revocation.status(), 200);
+    assert!(
+        !still_works(&app, &client, &introspector, rotation).await,
+        "the revocation revoked the family, including what the rotation minted"
+    );
+}
+
 #[tokio::test]
 async fn a_disabled_user_s_unredeemed_code_and_refresh_token_stop_working() {
     let app = spawn_app().await;

@@ -3,35 +3,10 @@
 //! (password grant) sleep for a second, and the change runs while it sleeps, after the password
 //! was checked and before the sign-in commits.
 
-use std::time::{Duration, Instant};
-
 use auth_server::admin::clients::ClientSpec;
 use secrecy::SecretString;
 
 use crate::helpers::*;
-
-/// Inserts into `table` sleep for a second (a trigger of this test's database).
-fn slow_inserts_into(app: &TestApp, table: &str) {
-    let sql = format!(
-        "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS \
-         $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$; \
-         CREATE TRIGGER slow_insert BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION slow_insert();"
-    );
-    diesel::connection::SimpleConnection::batch_execute(&mut *app.conn(), &sql).unwrap();
-}
-
-/// Waits (at most 10 s) until a session of the database sleeps in the trigger.
-async fn wait_for_the_sleeping_insert(app: &TestApp) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.count(
-        "SELECT count(*) AS count FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event = 'PgSleep'",
-    ) == 0
-    {
-        assert!(Instant::now() < deadline, "the sign-in never reached its insert");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 /// Runs an admin change on alice off the async threads (it may wait on her row's lock).
 async fn meanwhile(

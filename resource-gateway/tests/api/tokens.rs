@@ -190,7 +190,6 @@ async fn a_cached_token_stops_passing_when_it_expires() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(unix_now() >= 0);
 }
 
 #[tokio::test]

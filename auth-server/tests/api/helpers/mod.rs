@@ -4,6 +4,7 @@
 mod browser;
 mod fixtures;
 mod oauth;
+mod races;
 mod relying_party;
 
 use std::net::TcpListener;
@@ -18,6 +19,7 @@ pub use shared::testing::{LOCAL_OPTIONS, TestDatabase};
 pub use browser::*;
 pub use fixtures::*;
 pub use oauth::*;
+pub use races::*;
 pub use relying_party::*;
 
 /// A running application and what tests need to talk to it.
