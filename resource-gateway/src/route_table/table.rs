@@ -277,7 +277,7 @@ upstreams = ["http://127.0.0.1:9002"]
     }
 
     #[test]
-    fn prefixes_are_stripped_when_asked_and_upstreams_rotate() {
+    fn prefixes_are_stripped_when_asked() {
         let table = RouteTable::parse(EXAMPLE).unwrap();
         let Match::Found(admin) = table.find(None, "/orders/admin/users", &Method::GET) else {
             panic!()
