@@ -87,18 +87,13 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
 
-    println!(
-        "alone:                      median {:>6.1} ms  p90 {:>6.1} ms",
-        alone.0, alone.1
-    );
-    println!(
-        "under a flood of /healthz:  median {:>6.1} ms  p90 {:>6.1} ms",
-        cheap.0.0, cheap.0.1
-    );
-    println!(
-        "under an account-form flood: median {:>5.1} ms  p90 {:>6.1} ms",
-        forms.0.0, forms.0.1
-    );
+    for (phase, (median, p90)) in [
+        ("alone", alone),
+        ("under a flood of /healthz", cheap.0),
+        ("under an account-form flood", forms.0),
+    ] {
+        println!("{phase:<28} median {median:>6.1} ms  p90 {p90:>6.1} ms");
+    }
     println!(
         "ratio of medians: {:.2}x alone (aim: < 2x), {:.2}x the cheap flood",
         forms.0.0 / alone.0,

@@ -26,6 +26,7 @@ use std::time::Duration;
 use chrono::Utc;
 use shared::db::{DbPool, StoreError};
 use shared::messaging::contracts::{Envelope, SendEmail, decode};
+use shared::resilience::BackoffSettings;
 use tokio::time::Instant;
 
 use crate::db;
@@ -48,9 +49,12 @@ pub struct EmailConsumer {
     pub unfinished_limit: i32,
 }
 
-/// The first pause between two writes of a `sent` record; it doubles up to [`MAX_RECORD_PAUSE`].
-const FIRST_RECORD_PAUSE: Duration = Duration::from_millis(100);
-const MAX_RECORD_PAUSE: Duration = Duration::from_secs(2);
+/// The pauses between two writes of a `sent` record: 100 ms, doubling up to 2 s.
+const RECORD_BACKOFF: BackoffSettings = BackoffSettings {
+    base_ms: 100,
+    max_ms: 2000,
+    jitter: false,
+};
 
 /// What becomes of a message after one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,12 +253,13 @@ impl EmailConsumer {
     /// Writes `sent`, again and again while the claim lasts (no other copy is sent meanwhile).
     /// False when the database stayed away until the claim's end.
     async fn record_sent(&self, message_id: &str, claim_ends: Instant) -> bool {
-        let mut pause = FIRST_RECORD_PAUSE;
+        let mut retry = 0;
         loop {
             let error = match self.write(message_id, db::DeliveryStatus::Sent, None).await {
                 Ok(()) => return true,
                 Err(error) => error,
             };
+            let pause = RECORD_BACKOFF.delay(retry);
             if Instant::now() + pause >= claim_ends {
                 tracing::warn!(%message_id, %error, "sent, but the 'sent' record cannot be written now");
                 return false;
@@ -262,7 +267,7 @@ impl EmailConsumer {
             metrics::counter!("email_record_retries_total").increment(1);
             tracing::warn!(%message_id, %error, "sent; writing its 'sent' record again");
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(MAX_RECORD_PAUSE);
+            retry += 1;
         }
     }
 

@@ -13,22 +13,22 @@ use crate::params::Params;
 use crate::state::AppState;
 
 /// One account form: its CSRF tokens are bound to the browser and to the form's name.
-pub struct AccountForm {
+pub struct AccountForm<'a> {
     pub browser: BrowserBinding,
     name: &'static str,
     /// The address the per-address limit counts.
     address: String,
     /// Makes and checks the CSRF tokens.
-    cookies: BrowserCookies,
+    cookies: &'a BrowserCookies,
 }
 
-impl AccountForm {
-    pub fn new(state: &AppState, http: &HttpRequest, name: &'static str) -> AccountForm {
+impl<'a> AccountForm<'a> {
+    pub fn new(state: &'a AppState, http: &HttpRequest, name: &'static str) -> AccountForm<'a> {
         AccountForm {
             browser: BrowserBinding::from_request(&state.cookies, http),
             name,
             address: client_address::of(http, state.settings.throttle.trusted_proxies),
-            cookies: state.cookies.clone(),
+            cookies: &state.cookies,
         }
     }
 

@@ -156,14 +156,12 @@ async fn check_credentials(
         Ok::<_, StoreError>((user, reserved))
     })
     .await?;
-    let stored = user
-        .as_ref()
-        .map(|user| user.password_hash.clone())
-        .or(reserved.clone());
+    let is_reservation = reserved.is_some();
+    let stored = user.as_ref().map(|user| user.password_hash.clone()).or(reserved);
     let matches = password::verify_off_thread(password, stored).await;
-    Ok(match (user, reserved) {
+    Ok(match (user, is_reservation) {
         (Some(user), _) if matches && !user.disabled => Credentials::Account(user),
-        (None, Some(_)) if matches => Credentials::Reservation,
+        (None, true) if matches => Credentials::Reservation,
         _ => Credentials::Wrong,
     })
 }

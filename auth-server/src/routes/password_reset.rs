@@ -137,7 +137,7 @@ fn link_does_not_work() -> HttpResponse {
     )
 }
 
-fn reset_form(form: &AccountForm, token: &str, error: Option<&str>, status: StatusCode) -> HttpResponse {
+fn reset_form(form: &AccountForm<'_>, token: &str, error: Option<&str>, status: StatusCode) -> HttpResponse {
     let csrf = form.csrf_token();
     render(
         secure_html(status),

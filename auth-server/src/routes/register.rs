@@ -116,7 +116,7 @@ fn ensure_enabled(state: &AppState) -> Result<(), PageError> {
 }
 
 fn register_form(
-    form: &AccountForm,
+    form: &AccountForm<'_>,
     username: &str,
     email: &str,
     error: Option<&str>,

@@ -2,6 +2,7 @@
 //! the user back to the client with `temporarily_unavailable`, readiness reports it, and everything
 //! recovers by itself when the database returns.
 
+use auth_server::configuration::Settings;
 use auth_server::domain::grant_type::GrantType;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,10 @@ use crate::helpers::*;
 use shared::testing::fault_proxy::FaultProxy;
 
 async fn app_behind_proxy() -> (TestApp, FaultProxy) {
+    app_behind_proxy_with(|_| {}).await
+}
+
+async fn app_behind_proxy_with(customize: impl FnOnce(&mut Settings)) -> (TestApp, FaultProxy) {
     let database = TestDatabase::create();
     let proxy = FaultProxy::start("127.0.0.1:5432").await;
     let proxied_url = format!(
@@ -22,6 +27,7 @@ async fn app_behind_proxy() -> (TestApp, FaultProxy) {
     // The client registration is cached (for 5 s by default), so /authorize can still validate the
     // client and redirect safely while the database is down; a long TTL keeps the test deterministic.
     settings.oauth.client_cache_ttl_ms = 60_000;
+    customize(&mut settings);
     let app = start(database, settings).await;
     (app, proxy)
 }
@@ -118,17 +124,7 @@ impl TestApp {
 async fn with_the_database_silent_requests_and_readiness_answer_503_instead_of_hanging() {
     // A partition or a power loss: the database's connections stay open and nothing answers. With
     // no bound of our own, libpq would wait for TCP to give up (about 15 minutes).
-    let database = TestDatabase::create();
-    let proxy = FaultProxy::start("127.0.0.1:5432").await;
-    let url = format!(
-        "postgres://postgres@127.0.0.1:{}/{}{LOCAL_OPTIONS}",
-        proxy.port, database.name
-    );
-    let mut settings = test_settings(&url);
-    settings.database.acquire_timeout_ms = 500;
-    settings.database.statement_timeout_ms = 1000;
-    settings.oauth.client_cache_ttl_ms = 60_000;
-    let app = start(database, settings).await;
+    let (app, proxy) = app_behind_proxy_with(|settings| settings.database.statement_timeout_ms = 1000).await;
     let client = app.create_client_with_scopes();
     assert_eq!(
         client_credentials(&app, &client).await,

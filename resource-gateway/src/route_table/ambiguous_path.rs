@@ -11,12 +11,24 @@ pub fn is_ambiguous(path: &str) -> bool {
     path.contains('\\') || path.chars().any(char::is_control) || has_dot_segment(path)
 }
 
-/// Whether `path` has a `.` or `..` segment, percent-encoded or not.
+/// Whether `path` has a `.` or `..` segment, percent-encoded or not. Runs on every request, so it
+/// allocates nothing and most paths (no `.`, no `%`) are settled by one scan.
 fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        let decoded = segment.replace("%2e", ".").replace("%2E", ".");
-        decoded == "." || decoded == ".."
-    })
+    path.contains(['.', '%']) && path.split('/').any(is_dot_segment)
+}
+
+/// `.` or `..`, each dot written as `.` or `%2e` in either case.
+fn is_dot_segment(segment: &str) -> bool {
+    let (mut rest, mut dots) = (segment.as_bytes(), 0);
+    while !rest.is_empty() && dots < 3 {
+        rest = match rest {
+            [b'.', tail @ ..] => tail,
+            [b'%', b'2', b'e' | b'E', tail @ ..] => tail,
+            _ => return false,
+        };
+        dots += 1;
+    }
+    rest.is_empty() && (1..=2).contains(&dots)
 }
 
 #[cfg(test)]

@@ -60,22 +60,27 @@ impl Visitor<'_> {
         if name != "message" && !name.starts_with("log.") {
             write!(self.writer, "{name}=")?;
         }
-        let mut text = String::new();
-        write!(text, "{value:?}")?;
-        write_escaped(&mut self.writer, &text)
+        write!(Escaping(&mut self.writer), "{value:?}")
     }
 }
 
-/// Writes `text` with its control characters escaped.
-fn write_escaped(out: &mut impl fmt::Write, text: &str) -> fmt::Result {
-    for character in text.chars() {
-        if character.is_control() {
-            write!(out, "{}", character.escape_default())?;
-        } else {
-            out.write_char(character)?;
+/// A writer that escapes control characters on their way through (no copy of the value).
+struct Escaping<'a, W: fmt::Write>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        // Runs of ordinary characters are written whole; only control characters one by one.
+        for piece in text.split_inclusive(char::is_control) {
+            match piece.char_indices().last() {
+                Some((at, last)) if last.is_control() => {
+                    self.0.write_str(&piece[..at])?;
+                    write!(self.0, "{}", last.escape_default())?;
+                }
+                _ => self.0.write_str(piece)?,
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
