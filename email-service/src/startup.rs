@@ -110,7 +110,6 @@ impl Application {
                     supervisor
                         .add_consumer(move |channel, stop| amqp_consumer.clone().consume(channel, stop));
                 }
-                supervisor.start();
                 checks.push(("broker", supervisor.readiness_check()));
                 Some(supervisor)
             }
@@ -129,6 +128,11 @@ impl Application {
             Readiness::new(checks),
             configure,
         )?;
+        // Consumers start only now that SIGTERM is handled (`HttpService::start` registers it):
+        // one arriving earlier would kill the process in the middle of a send.
+        if let Some(supervisor) = &supervisor {
+            supervisor.start();
+        }
         Ok(Application { http, supervisor })
     }
 

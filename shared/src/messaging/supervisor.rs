@@ -287,9 +287,7 @@ impl Supervisor {
         )
         .await;
     }
-}
 
-impl Supervisor {
     /// Waits (at most the consumer grace) for every consumer to finish the message in hand, then
     /// cancels those still running. On a stop their acks go through; on a lost link they fail and
     /// the broker redelivers, but no send is cut off half way.
